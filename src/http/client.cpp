@@ -8,8 +8,7 @@
 #include <cstring>
 #include <unordered_map>
 
-#include <boost/asio/any_completion_handler.hpp>
-#include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -38,7 +37,31 @@ void ensure_curl_global() {
   (void)global;
 }
 
-using Handler = asio::any_completion_handler<void(Result<Response>)>;
+// Type-erased completion handler. (Boost 1.81's any_completion_handler re-wraps itself when
+// passed through post/append, so we keep the concrete handler and post to its executor.)
+class Completion {
+ public:
+  virtual ~Completion() = default;
+  virtual asio::cancellation_slot slot() noexcept = 0;
+  /// Posts the result to the handler's associated executor (never runs it inline).
+  virtual void post(const asio::any_io_executor& fallback, Result<Response> result) = 0;
+};
+
+template <class H>
+class CompletionOf final : public Completion {
+ public:
+  explicit CompletionOf(H h) : handler_(std::move(h)) {}
+  asio::cancellation_slot slot() noexcept override { return asio::get_associated_cancellation_slot(handler_); }
+  void post(const asio::any_io_executor& fallback, Result<Response> result) override {
+    auto ex = asio::get_associated_executor(handler_, fallback);
+    asio::post(ex, [h = std::move(handler_), r = std::move(result)]() mutable { std::move(h)(std::move(r)); });
+  }
+
+ private:
+  H handler_;
+};
+
+using Handler = std::unique_ptr<Completion>;
 
 bool has_crlf(std::string_view s) noexcept { return s.find_first_of("\r\n") != std::string_view::npos; }
 
@@ -152,7 +175,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     ++stats.in_flight;
-    t->slot = asio::get_associated_cancellation_slot(t->handler);
+    t->slot = t->handler->slot();
     if (t->slot.is_connected()) {
       // Runs inside the signal's emit(): only post, so that finishing (which clears this
       // slot) never destroys the handler while it runs.
@@ -244,6 +267,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     auto it = transfers.find(id);
     if (it == transfers.end()) return;
     curl_multi_remove_handle(multi, it->second->easy);
+    count_connections(it->second->easy);
     finish(std::move(it->second), std::move(error));
     transfers.erase(it);
   }
@@ -260,8 +284,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   void complete_now(Handler handler, Result<Response> result) {
     ++stats.requests_completed;
-    // post() hands the call to the handler's associated executor (the awaiting coroutine's).
-    asio::post(ex, asio::append(std::move(handler), std::move(result)));
+    handler->post(ex, std::move(result));
   }
 
   void release_transfer_handles(Transfer& t) {
@@ -315,9 +338,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       auto it = t != nullptr ? transfers.find(t->id) : transfers.end();
       curl_multi_remove_handle(multi, easy);
       if (it == transfers.end()) continue;  // not ours any more (cannot happen)
-      long connects = 0;
-      curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
-      stats.connections_opened += static_cast<std::uint64_t>(connects);
+      count_connections(easy);
       auto owned = std::move(it->second);
       transfers.erase(it);
       if (code == CURLE_OK) {
@@ -331,6 +352,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         finish(std::move(owned), std::move(err));
       }
     }
+  }
+
+  void count_connections(CURL* easy) {
+    long connects = 0;
+    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+    stats.connections_opened += static_cast<std::uint64_t>(connects);
   }
 
   Error map_error(Transfer& t, CURLcode code) {
@@ -564,11 +591,22 @@ Client::~Client() {
   if (impl_) impl_->shutdown();
 }
 
+namespace {
+// A named initiation (not a lambda in a co_await expression: g++ 12 destroys such
+// temporaries twice).
+struct InitiateRequest {
+  std::shared_ptr<Client::Impl> impl;
+  template <class H>
+  void operator()(H handler, Request r) const {
+    impl->start(std::move(r), std::make_unique<CompletionOf<H>>(std::move(handler)));
+  }
+};
+}  // namespace
+
 asio::awaitable<Result<Response>> Client::request(Request request) {
-  auto impl = impl_;
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<Response>)>(
-      [impl](auto handler, Request r) { impl->start(std::move(r), Handler(std::move(handler))); }, asio::use_awaitable,
-      std::move(request));
+  // Not a coroutine itself: returns the awaitable that starts the transfer when awaited.
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<Response>)>(
+      InitiateRequest{impl_}, asio::use_awaitable, std::move(request));
 }
 
 void Client::shutdown() { impl_->shutdown(); }

@@ -157,6 +157,7 @@ namespace {
 struct Session {
   std::uint64_t id = 0;
   bool idle = true;
+  bool finished = false;               // the session coroutine has returned
   std::function<void()> close_socket;  // set by the session coroutine
   asio::cancellation_signal cancel;
 };
@@ -242,6 +243,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         return Error(Errc::invalid_argument,
                      fmt::format("cannot load TLS key {}: {}", options.tls_key_file, ec.message()));
       }
+      if (!options.tls_client_ca_file.empty()) {
+        ssl_ctx.load_verify_file(options.tls_client_ca_file, ec);
+        if (ec) {
+          return Error(Errc::invalid_argument,
+                       fmt::format("cannot load client CA file {}: {}", options.tls_client_ca_file, ec.message()));
+        }
+        ssl_ctx.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+      }
       use_tls = true;
     }
     tcp::endpoint ep(addr, port);
@@ -300,6 +309,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             spdlog::error("http session failed: {}", x.what());
           }
         }
+        session->finished = true;
         self->sessions.erase(session->id);
         if (self->stopping && self->sessions.empty()) self->drained.cancel();
       };
@@ -504,7 +514,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     // Copy: closing may end sessions, which erase themselves.
     auto copy = sessions;
     for (auto& [id, s] : copy) {
-      s->cancel.emit(asio::cancellation_type::terminal);
+      // Emit from the loop thread while holding the session: co_spawn's cancellation
+      // handler then runs inline instead of queueing a step that could outlive the session.
+      asio::post(ex, [s] {
+        if (!s->finished) s->cancel.emit(asio::cancellation_type::terminal);
+      });
       if (s->close_socket) s->close_socket();
     }
   }

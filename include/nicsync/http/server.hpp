@@ -101,6 +101,8 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:0";  ///< "host:port", "[::1]:port"; port 0 picks one
   std::string tls_cert_file;           ///< PEM chain; with tls_key_file enables TLS
   std::string tls_key_file;
+  /// PEM CA bundle: when set, clients must present a certificate signed by it (mutual TLS).
+  std::string tls_client_ca_file;
   std::size_t body_limit = 1u << 20;
   std::size_t header_limit = 16u << 10;
   std::chrono::milliseconds idle_timeout{60'000};    ///< waiting for a request on an open connection
