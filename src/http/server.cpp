@@ -1,5 +1,6 @@
 #include "nicsync/http/server.hpp"
 
+#include <array>
 #include <charconv>
 #include <unordered_map>
 
@@ -376,6 +377,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         if (ec) {
           if (ec == bhttp::error::header_limit) {
             co_await write_simple(stream, 431, "request header too large\n");
+          } else if (ec == bhttp::error::body_limit) {  // Content-Length already too large
+            co_await write_simple(stream, 413, "request body too large\n");
           } else if (ec != beast::error::timeout && ec != asio::error::eof && ec != asio::error::operation_aborted &&
                      ec != asio::error::connection_reset) {
             co_await write_simple(stream, 400, "bad request\n");
@@ -501,7 +504,18 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     out.prepare_payload();
     lowest(stream).expires_after(std::chrono::seconds(5));
     auto [ec, n] = co_await bhttp::async_write(stream, out, kTuple);
-    (void)ec;
+    if (ec) co_return;
+    // Lingering close: the client may still be sending a body we refused. Closing with unread
+    // data would make the kernel send RST, and the client could lose our answer.
+    boost::system::error_code ignored;
+    lowest(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest(stream).expires_after(std::chrono::seconds(1));
+    std::array<char, 4096> sink{};
+    for (std::size_t total = 0; total < (256u << 10);) {
+      auto [rec, got] = co_await lowest(stream).async_read_some(asio::buffer(sink), kTuple);
+      if (rec) break;
+      total += got;
+    }
   }
 
   void close_acceptor() {
