@@ -324,6 +324,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     int running = 0;
     curl_multi_socket_action(multi, fd, mask, &running);
     collect_done();
+    if (!wanted && armed && transfers.empty()) {
+      armed.reset();
+      timer.cancel();
+    }
   }
 
   void collect_done() {
@@ -475,19 +479,61 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
   }
 
+  // libcurl moves its timeout on almost every call; re-arming the Asio timer each time costs a
+  // timerfd_settime syscall. So the timer is lazy: it is re-armed only when curl's deadline moves
+  // earlier; a timer that fires before the current deadline quietly re-arms itself; a cancelled
+  // deadline lets the armed timer fire into nothing. A zero timeout is posted, not timed. In every
+  // case libcurl is called from the loop, never from inside its own callback.
   static int on_timer(CURLM*, long timeout_ms, void* userp) noexcept {
     auto* self = static_cast<Impl*>(userp);
-    if (timeout_ms < 0) {
-      self->timer.cancel();
+    try {
+      if (timeout_ms < 0) {
+        self->wanted.reset();
+        // Idle: do not leave a timer behind that would keep the loop busy for nothing.
+        if (self->armed && self->transfers.empty()) {
+          self->armed.reset();
+          self->timer.cancel();
+        }
+        return 0;
+      }
+      if (timeout_ms == 0) {
+        self->wanted.reset();
+        if (!self->zero_posted) {
+          self->zero_posted = true;
+          asio::post(self->ex, [weak = self->weak_from_this()] {
+            if (auto s = weak.lock()) {
+              s->zero_posted = false;
+              s->socket_action(CURL_SOCKET_TIMEOUT, 0);
+            }
+          });
+        }
+        return 0;
+      }
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+      self->wanted = deadline;
+      if (!self->armed || deadline < *self->armed) self->arm_timer(deadline);
       return 0;
+    } catch (...) {
+      return -1;
     }
-    // Even 0 arms a real timer: libcurl must not be called from inside its own callback.
-    self->timer.expires_after(std::chrono::milliseconds(timeout_ms));
-    self->timer.async_wait([weak = self->weak_from_this()](boost::system::error_code ec) {
-      if (ec) return;
-      if (auto s = weak.lock()) s->socket_action(CURL_SOCKET_TIMEOUT, 0);
+  }
+
+  void arm_timer(std::chrono::steady_clock::time_point deadline) {
+    armed = deadline;
+    timer.expires_at(deadline);
+    timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      if (ec) return;  // superseded by an earlier deadline, or shut down
+      auto s = weak.lock();
+      if (!s || s->shut) return;
+      s->armed.reset();
+      if (!s->wanted) return;
+      if (std::chrono::steady_clock::now() < *s->wanted) {
+        s->arm_timer(*s->wanted);
+        return;
+      }
+      s->wanted.reset();
+      s->socket_action(CURL_SOCKET_TIMEOUT, 0);
     });
-    return 0;
   }
 
   void forget_socket(curl_socket_t fd) {
@@ -582,6 +628,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::vector<CURL*> idle_easies;
   ClientStats stats;
   bool shut = false;
+  std::optional<std::chrono::steady_clock::time_point> wanted;  // libcurl's current deadline
+  std::optional<std::chrono::steady_clock::time_point> armed;   // what the Asio timer is set to
+  bool zero_posted = false;
 };
 
 Client::Client(asio::any_io_executor executor, ClientOptions options)
