@@ -1,0 +1,65 @@
+#pragma once
+/// \file
+/// A destination: a place NIC credentials are delivered to (ClearTax, a generic webhook).
+/// The sync engine calls `push` once per attempt; the destination maps every provider answer
+/// to a classified `Error`.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "nicsync/core/gstin.hpp"
+#include "nicsync/core/result.hpp"
+#include "nicsync/core/secret.hpp"
+
+namespace nicsync::destinations {
+
+/// One NIC API user: the username is not secret (providers echo it), the password is.
+struct Credential {
+  std::string username;
+  Secret password;
+};
+
+/// What is being pushed, for the request and its Idempotency-Key.
+struct Delivery {
+  Gstin gstin;
+  std::string vault_path;  ///< "mount/key"
+  std::int64_t version = 0;
+  std::string lineage;  ///< the key's metadata created_time (a recreated key is a new lineage)
+  int attempt = 1;
+  std::string idempotency_key;
+};
+
+/// Hex SHA-256 over the parts, length-prefixed so that no two different inputs collide.
+std::string idempotency_key(std::string_view destination, const Gstin& gstin, std::string_view vault_path,
+                            std::string_view lineage, std::int64_t version);
+
+/// Reads a secret the destination needs for itself (an auth token, a client secret) from Vault.
+using SecretProvider = std::function<boost::asio::awaitable<Result<Secret>>()>;
+
+/// Counters a destination exposes for metrics and status (no secret material).
+struct DestinationStats {
+  std::uint64_t pushes = 0;
+  std::uint64_t push_failures = 0;
+  std::uint64_t token_requests_today = 0;       ///< ClearTax access-token calls made this UTC day
+  std::int64_t token_requests_left_today = -1;  ///< -1 when the destination has no such limit
+};
+
+class Destination {
+ public:
+  virtual ~Destination() = default;
+  /// The configured name, e.g. "cleartax-prod".
+  [[nodiscard]] virtual const std::string& name() const noexcept = 0;
+  /// "cleartax" or "webhook".
+  [[nodiscard]] virtual std::string_view kind() const noexcept = 0;
+  /// Delivers one credential. Success only when the provider confirmed it.
+  virtual boost::asio::awaitable<Result<void>> push(Delivery delivery, Credential credential) = 0;
+  /// Checks that the provider is reachable (for `nicsyncd check --online`); pushes nothing.
+  virtual boost::asio::awaitable<Result<void>> probe() = 0;
+  [[nodiscard]] virtual DestinationStats stats() const = 0;
+};
+
+}  // namespace nicsync::destinations
