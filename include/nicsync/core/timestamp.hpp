@@ -1,0 +1,21 @@
+#pragma once
+/// \file
+/// RFC 3339 timestamps as Vault writes them ("2025-03-04T10:11:12.345678901Z", offsets allowed).
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nicsync {
+
+using SystemTimeNs = std::chrono::time_point<std::chrono::system_clock, std::chrono::nanoseconds>;
+
+/// Parses RFC 3339 with optional fraction (up to 9 digits) and `Z` or `±hh:mm`. Strings cannot be
+/// compared as text: "…00.5Z" sorts before "…00Z" although it is later.
+std::optional<SystemTimeNs> parse_rfc3339(std::string_view text) noexcept;
+
+/// "2025-03-04T10:11:12.345Z" (UTC, milliseconds).
+std::string format_rfc3339(std::chrono::system_clock::time_point t);
+
+}  // namespace nicsync
