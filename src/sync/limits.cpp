@@ -24,6 +24,10 @@ bool TokenBucket::try_take(SteadyTime now) noexcept {
   return false;
 }
 
+void TokenBucket::refund() noexcept {
+  if (!unlimited()) tokens_ = std::min(burst_, tokens_ + 1.0);
+}
+
 std::chrono::nanoseconds TokenBucket::wait_time(SteadyTime now) noexcept {
   if (unlimited()) return std::chrono::nanoseconds(0);
   refill(now);

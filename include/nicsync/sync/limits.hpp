@@ -17,6 +17,8 @@ class TokenBucket {
   TokenBucket(double rate_per_second, double burst, SteadyTime now) noexcept;
   /// Takes one token if available.
   bool try_take(SteadyTime now) noexcept;
+  /// Gives back a token that was taken for an attempt that never reached the provider.
+  void refund() noexcept;
   /// How long until a token is available (0 if one is now).
   [[nodiscard]] std::chrono::nanoseconds wait_time(SteadyTime now) noexcept;
   [[nodiscard]] bool unlimited() const noexcept { return rate_ <= 0; }

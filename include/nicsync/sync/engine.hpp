@@ -1,0 +1,148 @@
+#pragma once
+/// \file
+/// The sync engine: brings every (destination, GSTIN) pair to the newest Vault version, once in
+/// effect, surviving crashes, failing providers and bad data; knows at every moment what is
+/// applied where. Observations go in through one call (`observe`); the ledger records intent
+/// before each push and the confirmed version after it.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "nicsync/core/clock.hpp"
+#include "nicsync/core/gstin.hpp"
+#include "nicsync/core/histogram.hpp"
+#include "nicsync/core/observation.hpp"
+#include "nicsync/core/result.hpp"
+#include "nicsync/destinations/destination.hpp"
+#include "nicsync/ledger/store.hpp"
+#include "nicsync/sync/backoff.hpp"
+
+namespace nicsync::sync {
+
+/// Where a pair's credential lives in Vault.
+struct SourceRef {
+  std::string mount;  ///< "secret"
+  std::string key;    ///< "nic/07AAFCD5862R1ZX"
+  KvVersion kv = KvVersion::v2;
+  std::string username_field = "username";
+  std::string password_field = "password";
+
+  [[nodiscard]] std::string path() const { return mount + "/" + key; }
+  friend bool operator==(const SourceRef&, const SourceRef&) = default;
+};
+
+/// One mapping of a GSTIN to a destination and the Vault key that holds its credential.
+struct PairConfig {
+  std::string destination;
+  Gstin gstin;
+  SourceRef source;
+};
+
+/// Reads one credential version from Vault (the app wires it to vault::Client; tests fake it).
+class CredentialReader {
+ public:
+  virtual ~CredentialReader() = default;
+  /// `version` 0 means the current one (always for KV v1). Errors the engine understands:
+  /// vault_version_deleted / vault_version_destroyed / vault_not_found (nothing to push),
+  /// vault_secret_malformed (parked until a new version), anything else (retried).
+  virtual boost::asio::awaitable<Result<destinations::Credential>> read(SourceRef source, std::int64_t version) = 0;
+};
+
+/// Keyed fingerprint of a credential (ledger::Fingerprinter in production).
+using FingerprintFn = std::function<std::string(std::string_view username, std::string_view password)>;
+
+/// Admission of one destination: rate limit, concurrency cap and circuit breaker.
+struct LanePolicy {
+  double rate_per_second = 0;  ///< 0 = unlimited
+  double burst = 1;
+  int concurrency = 8;
+  int breaker_threshold = 5;  ///< consecutive transient failures that open the breaker
+  std::chrono::milliseconds breaker_open_for{30'000};
+};
+
+struct EngineOptions {
+  BackoffPolicy backoff;
+  /// An unknown provider code is retried this many times, then the pair is parked.
+  int unknown_code_attempts = 3;
+  /// How long history is kept; trimmed hourly.
+  std::chrono::hours history_retention{24 * 90};
+  /// Seed for backoff jitter; 0 = random.
+  std::uint64_t seed = 0;
+};
+
+/// One pair as seen from outside (status, metrics, tests).
+struct PairView {
+  PairConfig config;
+  ledger::PairRecord record;
+  bool in_flight = false;
+  /// Newest version observed but not yet applied (what the pair is working towards).
+  std::optional<std::int64_t> target_version;
+};
+
+/// Counters per destination.
+struct LaneMetrics {
+  std::map<std::string, std::uint64_t> outcomes;   ///< ledger::to_string(Outcome) → count
+  Histogram latency{Histogram::latency_bounds()};  ///< observation → confirmed push, seconds
+  Histogram lag{Histogram::latency_bounds()};      ///< Vault write → confirmed push, seconds
+  std::string breaker_state = "closed";
+  int in_flight = 0;
+  std::size_t queued = 0;
+};
+
+class Engine {
+ public:
+  Engine(boost::asio::any_io_executor executor, ledger::Store& store, CredentialReader& reader,
+         FingerprintFn fingerprint, Clock& clock, EngineOptions options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Adds or replaces the destinations (by name); in-flight pushes finish on the old objects.
+  void set_destinations(std::vector<std::pair<std::shared_ptr<destinations::Destination>, LanePolicy>> lanes);
+  /// Replaces the mapping. Pairs that stay keep their state; new ones start pending; removed ones
+  /// are forgotten in memory (their ledger rows stay, so re-adding one does not re-push).
+  /// Errors: a pair naming an unknown destination.
+  Result<void> set_pairs(std::vector<PairConfig> pairs);
+  /// Reads the ledger (blocking; before `start`). Pushes that were in flight at the last stop are
+  /// queued again — the one repeat a crash may cost.
+  Result<void> load();
+  /// Starts scheduling on the executor.
+  void start();
+  /// The one way in: "this Vault key is now at this version/state".
+  void observe(const Observation& observation);
+  /// Operator retry of a parked, rejected or backing-off pair (POST /v1/sync). Errors:
+  /// invalid_argument when the pair is unknown or has nothing to retry.
+  Result<void> retry(std::string_view destination, const Gstin& gstin);
+  /// Stops taking work, gives in-flight deliveries `grace`, then cancels them (their intent stays
+  /// in the ledger, so they are pushed again on the next start).
+  boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);
+
+  [[nodiscard]] std::vector<PairView> snapshot() const;
+  [[nodiscard]] std::map<std::string, LaneMetrics> lane_metrics() const;
+  /// Pairs per state.
+  [[nodiscard]] std::map<ledger::PairState, std::size_t> state_counts() const;
+  /// Age of the oldest pair not in sync (waiting, retrying, parked, rejected), if any.
+  [[nodiscard]] std::optional<std::chrono::seconds> oldest_unsynced_age() const;
+  /// True when nothing is queued, in flight or due for a retry.
+  [[nodiscard]] bool idle() const noexcept;
+  /// Completes at the next state change of any pair (for tests and `nicsyncd sync`).
+  boost::asio::awaitable<void> wait_for_change();
+  /// Re-evaluates timers against the clock now (for tests that move a ManualClock).
+  void poke();
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace nicsync::sync

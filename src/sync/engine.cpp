@@ -1,0 +1,900 @@
+// The sync engine. One coroutine per delivery; pairs are serialised (one delivery each at a
+// time); each destination has a lane with a FIFO of ready pairs, a concurrency cap, a token bucket
+// and a circuit breaker. Retries wait in a heap keyed by due time. Everything runs on the one
+// event loop; the ledger's writes complete when durable (its own thread does the fsync).
+#include "nicsync/sync/engine.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <queue>
+#include <random>
+#include <unordered_map>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "nicsync/core/duration.hpp"
+#include "nicsync/core/timestamp.hpp"
+#include "nicsync/sync/limits.hpp"
+
+namespace nicsync::sync {
+namespace asio = boost::asio;
+using ledger::HistoryEntry;
+using ledger::Outcome;
+using ledger::PairRecord;
+using ledger::PairState;
+using ledger::VersionRef;
+using SystemTime = std::chrono::system_clock::time_point;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+/// What a pair should hold, from the newest observation not yet dealt with.
+struct Target {
+  std::int64_t version = 0;
+  std::string lineage;
+  SourceState state = SourceState::present;
+  bool force = false;
+  SystemTime written_at{};
+  SteadyTime observed_at{};
+  std::uint64_t serial = 0;  // a new observation replaces the target with a higher serial
+};
+
+struct Lane;
+
+struct Pair {
+  PairConfig config;
+  PairRecord record;
+  std::optional<Target> target;
+  Lane* lane = nullptr;
+  bool queued = false;
+  bool in_flight = false;
+  bool removed = false;
+  bool dirty = false;  // record changed but its ledger write failed
+  std::uint64_t retry_generation = 0;
+  std::optional<SteadyTime> due;
+  std::optional<SystemTime> unsynced_since;
+  asio::cancellation_signal cancel;
+
+  explicit Pair(PairConfig c) : config(std::move(c)) {}
+  [[nodiscard]] std::string key() const { return config.destination + "\n" + config.gstin.str(); }
+};
+
+using PairPtr = std::shared_ptr<Pair>;
+
+struct Lane {
+  Lane(asio::any_io_executor ex, std::shared_ptr<destinations::Destination> d, LanePolicy p, SteadyTime now)
+      : dest(std::move(d)),
+        policy(p),
+        bucket(p.rate_per_second, p.burst, now),
+        breaker(p.breaker_threshold, p.breaker_open_for),
+        wake(std::move(ex)) {}
+  std::shared_ptr<destinations::Destination> dest;
+  LanePolicy policy;
+  TokenBucket bucket;
+  CircuitBreaker breaker;
+  std::deque<PairPtr> ready;
+  int in_flight = 0;
+  asio::steady_timer wake;
+  bool wake_armed = false;
+  LaneMetrics metrics;
+};
+
+struct RetryEntry {
+  SteadyTime due;
+  std::uint64_t generation;
+  PairPtr pair;
+  bool operator>(const RetryEntry& o) const { return due > o.due; }
+};
+
+/// Is (version, lineage) a newer, equal or older version than `ref`? Lineages are ordered by
+/// their created_time (a key deleted and recreated starts again at version 1).
+int compare_version(std::int64_t version, std::string_view lineage, const VersionRef& ref) {
+  if (lineage == ref.lineage) return version < ref.version ? -1 : (version > ref.version ? 1 : 0);
+  auto a = parse_rfc3339(lineage);
+  auto b = parse_rfc3339(ref.lineage);
+  if (a && b) return *a > *b ? 1 : -1;
+  return 1;  // unknown lineage formats: treat a different one as news rather than lose it
+}
+
+std::string describe_pair(const Pair& p) {
+  return fmt::format("gstin={} destination={}", p.config.gstin.str(), p.config.destination);
+}
+
+}  // namespace
+
+struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
+  Impl(asio::any_io_executor executor, ledger::Store& s, CredentialReader& r, FingerprintFn f, Clock& c,
+       EngineOptions o)
+      : ex(std::move(executor)),
+        store(s),
+        reader(r),
+        fingerprint(std::move(f)),
+        clock(c),
+        options(o),
+        rng(o.seed != 0 ? o.seed : std::random_device{}()),
+        retry_timer(ex),
+        changed(ex, std::chrono::steady_clock::time_point::max()),
+        drained(ex),
+        housekeeping(ex) {}
+
+  // --- configuration -------------------------------------------------------------------
+
+  void set_destinations(std::vector<std::pair<std::shared_ptr<destinations::Destination>, LanePolicy>> list) {
+    for (auto& [dest, policy] : list) {
+      auto it = lanes.find(dest->name());
+      if (it == lanes.end()) {
+        lanes.emplace(dest->name(), std::make_unique<Lane>(ex, dest, policy, clock.now()));
+      } else {
+        Lane& lane = *it->second;
+        lane.dest = dest;
+        if (lane.policy.rate_per_second != policy.rate_per_second || lane.policy.burst != policy.burst) {
+          lane.bucket = TokenBucket(policy.rate_per_second, policy.burst, clock.now());
+        }
+        if (lane.policy.breaker_threshold != policy.breaker_threshold ||
+            lane.policy.breaker_open_for != policy.breaker_open_for) {
+          lane.breaker = CircuitBreaker(policy.breaker_threshold, policy.breaker_open_for);
+        }
+        lane.policy = policy;
+      }
+    }
+    for (auto& [name, lane] : lanes) pump(*lane);
+  }
+
+  Result<void> set_pairs(std::vector<PairConfig> list) {
+    for (const auto& c : list) {
+      if (lanes.find(c.destination) == lanes.end()) {
+        return Error(Errc::invalid_argument, fmt::format("mapping for GSTIN {} names destination \"{}\", which is "
+                                                         "not configured",
+                                                         c.gstin.str(), c.destination));
+      }
+    }
+    std::unordered_map<std::string, PairPtr> next;
+    for (auto& c : list) {
+      const std::string key = c.destination + "\n" + c.gstin.str();
+      if (next.count(key) != 0) {
+        return Error(Errc::invalid_argument,
+                     fmt::format("GSTIN {} is mapped to destination \"{}\" twice", c.gstin.str(), c.destination));
+      }
+      PairPtr p;
+      if (auto it = pairs.find(key); it != pairs.end()) {
+        p = it->second;
+        p->config = std::move(c);
+      } else {
+        p = std::make_shared<Pair>(std::move(c));
+        if (auto old = orphans.find(key); old != orphans.end()) {
+          p->record = std::move(old->second);
+          orphans.erase(old);
+        } else {
+          p->record.destination = p->config.destination;
+          p->record.gstin = p->config.gstin.str();
+          p->record.state = PairState::pending;
+        }
+      }
+      p->record.vault_path = p->config.source.path();
+      p->lane = lanes.at(p->config.destination).get();
+      next.emplace(key, std::move(p));
+    }
+    for (auto& [key, p] : pairs) {
+      if (next.count(key) == 0) {
+        p->removed = true;
+        orphans.emplace(key, p->record);
+      }
+    }
+    pairs = std::move(next);
+    by_path.clear();
+    for (auto& [key, p] : pairs) by_path[p->config.source.path()].push_back(p);
+    notify_change();
+    return {};
+  }
+
+  Result<void> load() {
+    auto records = store.load_pairs();
+    if (!records) return records.error();
+    const SystemTime now_sys = clock.system_now();
+    for (auto& rec : *records) {
+      const std::string key = rec.destination + "\n" + rec.gstin;
+      auto it = pairs.find(key);
+      if (it == pairs.end()) {
+        orphans.emplace(key, std::move(rec));
+        continue;
+      }
+      Pair& p = *it->second;
+      p.record = std::move(rec);
+      p.record.vault_path = p.config.source.path();
+      if (p.record.state != PairState::in_sync && p.record.state != PairState::source_deleted) {
+        p.unsynced_since = p.record.first_attempt_at != SystemTime{} ? p.record.first_attempt_at : now_sys;
+      }
+      if (!p.record.pending) continue;
+      const bool was_in_flight = p.record.push_in_flight;
+      const bool waiting = p.record.state == PairState::pending || p.record.state == PairState::retrying;
+      if (!was_in_flight && !waiting) continue;  // parked/rejected: waits for news or an operator
+      Target t;
+      t.version = p.record.pending->version;
+      t.lineage = p.record.pending->lineage;
+      t.observed_at = clock.now();
+      t.serial = ++serial;
+      p.target = t;
+      if (was_in_flight) {
+        spdlog::warn("{} version={}: a push was in flight when nicsyncd last stopped; pushing it again",
+                     describe_pair(p), t.version);
+        ++redeliveries_after_crash;
+      }
+      recovered.push_back(it->second);
+    }
+    return {};
+  }
+
+  void start() {
+    started = true;
+    const SystemTime now_sys = clock.system_now();
+    for (auto& p : recovered) {
+      if (p->removed) continue;
+      if (p->record.push_in_flight || p->record.next_attempt_at <= now_sys) {
+        schedule_now(p);
+      } else {
+        schedule_retry(p, clock.now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                            p->record.next_attempt_at - now_sys));
+      }
+    }
+    recovered.clear();
+    for (auto& [name, lane] : lanes) pump(*lane);
+    asio::co_spawn(ex, housekeeping_loop(shared_from_this()), asio::detached);
+  }
+
+  // --- observations ----------------------------------------------------------------------
+
+  void observe(const Observation& obs) {
+    if (stopping) return;
+    auto it = by_path.find(obs.mount + "/" + obs.key);
+    if (it == by_path.end()) return;
+    for (auto& p : it->second) apply(p, obs);
+  }
+
+  void apply(const PairPtr& p, const Observation& obs) {
+    Target t;
+    t.version = obs.version;
+    t.lineage = obs.lineage;
+    t.state = obs.state;
+    t.force = obs.force;
+    t.written_at = obs.written_at;
+    t.observed_at = clock.now();
+    if (p->config.source.kv == KvVersion::v1) {
+      // KV v1 has no versions: every observation is read and compared by fingerprint.
+      t.version = 0;
+      t.lineage.clear();
+    }
+    PairRecord& rec = p->record;
+    if (t.state != SourceState::present) {
+      const bool known = rec.state == PairState::source_deleted && !rec.pending && !p->target && !p->in_flight;
+      if (known) return;
+    } else if (p->config.source.kv == KvVersion::v2 && !t.force) {
+      // Only news counts: a stale or repeated observation changes nothing.
+      const VersionRef* ref = nullptr;
+      VersionRef target_ref;
+      if (p->target && p->target->state == SourceState::present) {
+        target_ref = VersionRef{p->target->version, p->target->lineage, {}};
+        ref = &target_ref;
+      } else if (p->target) {
+        ref = nullptr;  // the target is a deletion: a readable version again is news
+      } else if (rec.pending && (rec.state == PairState::pending || rec.state == PairState::retrying ||
+                                 rec.state == PairState::parked || rec.state == PairState::rejected)) {
+        ref = &*rec.pending;
+      } else if (rec.applied) {
+        ref = &*rec.applied;
+      }
+      if (ref != nullptr) {
+        const int c = compare_version(t.version, t.lineage, *ref);
+        if (c < 0) return;
+        if (c == 0 && rec.state != PairState::source_deleted && !(p->target && p->target->force)) return;
+      }
+    }
+    t.serial = ++serial;
+    if (p->target && p->target->force) t.force = true;  // a pending operator force survives coalescing
+    p->target = t;
+    if (!p->unsynced_since && t.state == SourceState::present) p->unsynced_since = clock.system_now();
+    if (p->in_flight) return;  // it picks the new target up when the current push finishes
+    schedule_now(p);
+  }
+
+  Result<void> retry(std::string_view destination, const Gstin& gstin) {
+    auto it = pairs.find(std::string(destination) + "\n" + gstin.str());
+    if (it == pairs.end()) {
+      return Error(Errc::invalid_argument,
+                   fmt::format("GSTIN {} is not mapped to destination \"{}\"", gstin.str(), destination));
+    }
+    PairPtr p = it->second;
+    PairRecord& rec = p->record;
+    if (!rec.pending ||
+        (rec.state != PairState::parked && rec.state != PairState::rejected && rec.state != PairState::retrying)) {
+      return Error(Errc::invalid_argument, fmt::format("GSTIN {} at destination \"{}\" has nothing to retry (state {})",
+                                                       gstin.str(), destination, ledger::to_string(rec.state)));
+    }
+    if (!p->target) {
+      Target t;
+      t.version = rec.pending->version;
+      t.lineage = rec.pending->lineage;
+      t.observed_at = clock.now();
+      t.serial = ++serial;
+      p->target = t;
+    }
+    spdlog::info("{} version={}: operator retry", describe_pair(*p), rec.pending->version);
+    rec.attempts = 0;
+    rec.first_attempt_at = {};
+    rec.next_attempt_at = {};
+    rec.state = PairState::pending;
+    HistoryEntry h = history_for(*p, rec.pending->version, rec.pending->lineage, Outcome::operator_retry);
+    asio::co_spawn(ex, write_detached(shared_from_this(), p, std::move(h)), asio::detached);
+    if (!p->in_flight) schedule_now(p);
+    return {};
+  }
+
+  // --- scheduling ------------------------------------------------------------------------
+
+  void schedule_now(const PairPtr& p) {
+    if (p->removed || p->in_flight || p->queued || stopping) return;
+    ++p->retry_generation;
+    p->due.reset();
+    p->queued = true;
+    p->lane->ready.push_back(p);
+    pump(*p->lane);
+  }
+
+  void schedule_retry(const PairPtr& p, SteadyTime due) {
+    ++p->retry_generation;
+    p->due = due;
+    retries.push(RetryEntry{due, p->retry_generation, p});
+    arm_retry_timer();
+  }
+
+  void arm_retry_timer() {
+    if (retries.empty() || stopping) return;
+    const SteadyTime earliest = retries.top().due;
+    if (retry_armed && *retry_armed <= earliest) return;
+    retry_armed = earliest;
+    const auto delay = std::max<std::chrono::steady_clock::duration>(earliest - clock.now(), {});
+    retry_timer.expires_after(delay);
+    retry_timer.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) {
+        self->retry_armed.reset();
+        self->run_due_retries();
+      }
+    });
+  }
+
+  void run_due_retries() {
+    const SteadyTime now = clock.now();
+    while (!retries.empty() && retries.top().due <= now) {
+      RetryEntry e = retries.top();
+      retries.pop();
+      if (e.generation != e.pair->retry_generation || e.pair->removed) continue;  // superseded
+      schedule_now(e.pair);
+    }
+    arm_retry_timer();
+  }
+
+  void pump(Lane& lane) {
+    while (!stopping && !lane.ready.empty() && lane.in_flight < lane.policy.concurrency) {
+      const SteadyTime now = clock.now();
+      if (!lane.breaker.allow(now)) {
+        wake_lane(lane, lane.breaker.retry_at() - now);
+        break;
+      }
+      if (!lane.bucket.try_take(now)) {
+        lane.breaker.on_abandoned();
+        wake_lane(lane, lane.bucket.wait_time(now));
+        break;
+      }
+      PairPtr p = std::move(lane.ready.front());
+      lane.ready.pop_front();
+      p->queued = false;
+      if (p->removed || !p->target) {
+        lane.breaker.on_abandoned();
+        continue;
+      }
+      p->in_flight = true;
+      ++lane.in_flight;
+      ++in_flight_total;
+      asio::co_spawn(ex, deliver(shared_from_this(), p),
+                     asio::bind_cancellation_slot(p->cancel.slot(), [](std::exception_ptr e) {
+                       if (e) {
+                         try {
+                           std::rethrow_exception(e);
+                         } catch (const std::exception& x) {
+                           spdlog::error("sync: delivery task failed unexpectedly: {}", x.what());
+                         }
+                       }
+                     }));
+    }
+  }
+
+  void wake_lane(Lane& lane, std::chrono::steady_clock::duration delay) {
+    if (lane.wake_armed) return;
+    lane.wake_armed = true;
+    lane.wake.expires_after(std::max<std::chrono::steady_clock::duration>(delay, std::chrono::milliseconds(1)));
+    lane.wake.async_wait([weak = weak_from_this(), l = &lane](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (!self) return;
+      l->wake_armed = false;
+      if (!ec) self->pump(*l);
+    });
+  }
+
+  // --- one delivery ----------------------------------------------------------------------
+
+  static asio::awaitable<void> deliver(std::shared_ptr<Impl> self, PairPtr p) {
+    Lane& lane = *p->lane;
+    const Target t = *p->target;
+    bool pushed = false;  // whether the breaker learnt something about the provider
+    try {
+      pushed = co_await self->attempt(p, t);
+    } catch (const boost::system::system_error& e) {
+      if (e.code() != asio::error::operation_aborted) {
+        spdlog::error("{}: delivery failed unexpectedly: {}", describe_pair(*p), e.what());
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("{}: delivery failed unexpectedly: {}", describe_pair(*p), e.what());
+    }
+    if (!pushed) {
+      // Nothing reached the provider: it neither counts for the breaker nor against the rate.
+      lane.breaker.on_abandoned();
+      lane.bucket.refund();
+    }
+    self->after_delivery(p, t);
+  }
+
+  // Returns true when a push reached the provider (so the breaker has been told the outcome).
+  asio::awaitable<bool> attempt(PairPtr p, Target t) {
+    PairRecord& rec = p->record;
+    Lane& lane = *p->lane;
+    const SourceRef src = p->config.source;
+
+    // A different version than the one that was failing starts a fresh attempt count.
+    if (!rec.pending || rec.pending->version != t.version || rec.pending->lineage != t.lineage) {
+      rec.attempts = 0;
+      rec.first_attempt_at = {};
+    }
+
+    if (t.state != SourceState::present) {
+      co_await mark_source_deleted(p, t,
+                                   fmt::format("the current version of {} is {} in Vault; nothing is pushed "
+                                               "until a readable version exists",
+                                               src.path(), to_string(t.state)));
+      co_return false;
+    }
+
+    auto credential = co_await reader.read(src, t.version);
+    if (!credential) {
+      const Error& e = credential.error();
+      if (e.is(Errc::vault_version_deleted) || e.is(Errc::vault_version_destroyed) || e.is(Errc::vault_not_found)) {
+        co_await mark_source_deleted(p, t, e.message);
+      } else if (e.is(Errc::vault_secret_malformed)) {
+        co_await park(p, t, e, Outcome::parked);
+      } else {
+        co_await failed(p, t, e, /*provider=*/false);
+      }
+      co_return false;
+    }
+    const std::string fp = fingerprint(credential->username, credential->password.expose());
+    if (p->config.source.kv == KvVersion::v1) t.lineage = fp;  // v1: the content is the version
+
+    if (!t.force && rec.applied && rec.applied->fingerprint == fp) {
+      // The destination already holds exactly these values (e.g. the same values rewritten).
+      const bool same_version = rec.applied->version == t.version && rec.applied->lineage == t.lineage;
+      const bool needs_record = !same_version || rec.state != PairState::in_sync || rec.pending || rec.push_in_flight;
+      if (needs_record) {
+        rec.applied = VersionRef{t.version, t.lineage, fp};
+        rec.applied_at = clock.system_now();
+        clear_pending(rec);
+        rec.state = PairState::in_sync;
+        std::optional<HistoryEntry> h;
+        if (!same_version) h = history_for(*p, t.version, t.lineage, Outcome::unchanged);
+        count(lane, Outcome::unchanged);
+        spdlog::info("{} version={}: values equal the applied ones; nothing pushed", describe_pair(*p), t.version);
+        co_await write(p, std::move(h));
+      }
+      p->unsynced_since.reset();
+      co_return false;
+    }
+
+    // Intent first: durable before anything leaves the machine.
+    rec.pending = VersionRef{t.version, t.lineage, fp};
+    rec.push_in_flight = true;
+    if (rec.state != PairState::retrying) rec.state = PairState::pending;
+    if (rec.first_attempt_at == SystemTime{}) rec.first_attempt_at = clock.system_now();
+    if (auto w = co_await write(p, std::nullopt); !w) {
+      rec.push_in_flight = false;
+      co_await failed(
+          p, t, Error(w.error().code, "cannot record the delivery intent in the ledger: " + w.error().message), false);
+      co_return false;
+    }
+
+    destinations::Delivery d{
+        p->config.gstin,
+        src.path(),
+        t.version,
+        t.lineage,
+        rec.attempts + 1,
+        destinations::idempotency_key(lane.dest->name(), p->config.gstin, src.path(), t.lineage, t.version)};
+    const SteadyTime push_start = clock.now();
+    auto dest = lane.dest;  // keep the object alive across a reload
+    auto result = co_await dest->push(std::move(d), std::move(*credential));
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - push_start);
+    rec.push_in_flight = false;
+    if (result) {
+      lane.breaker.on_success();
+      co_await applied(p, t, fp, took);
+      co_return true;
+    }
+    const Error& e = result.error();
+    switch (e.error_class()) {
+      case ErrorClass::credential_rejected:
+        lane.breaker.on_success();  // the provider works; the credential does not
+        co_await park(p, t, e, Outcome::rejected);
+        break;
+      case ErrorClass::permanent:
+        lane.breaker.on_success();
+        co_await park(p, t, e, Outcome::parked);
+        break;
+      case ErrorClass::transient:
+      case ErrorClass::auth:
+      case ErrorClass::none:
+        lane.breaker.on_failure(clock.now());
+        co_await failed(p, t, e, true);
+        break;
+    }
+    co_return true;
+  }
+
+  asio::awaitable<void> applied(PairPtr p, Target t, std::string fp, std::chrono::milliseconds took) {
+    PairRecord& rec = p->record;
+    Lane& lane = *p->lane;
+    rec.applied = VersionRef{t.version, t.lineage, std::move(fp)};
+    rec.applied_at = clock.system_now();
+    clear_pending(rec);
+    rec.state = PairState::in_sync;
+    p->unsynced_since.reset();
+    HistoryEntry h = history_for(*p, t.version, t.lineage, Outcome::applied);
+    h.duration = took;
+    count(lane, Outcome::applied);
+    lane.metrics.latency.observe(std::chrono::duration<double>(clock.now() - t.observed_at).count());
+    if (t.written_at != SystemTime{}) {
+      lane.metrics.lag.observe(std::max(0.0, std::chrono::duration<double>(clock.system_now() - t.written_at).count()));
+    }
+    spdlog::info("{} version={} attempt={}: delivered", describe_pair(*p), t.version, h.attempt);
+    co_await write(p, std::move(h));
+  }
+
+  asio::awaitable<void> mark_source_deleted(PairPtr p, Target t, std::string message) {
+    PairRecord& rec = p->record;
+    const bool already = rec.state == PairState::source_deleted && !rec.pending && !rec.push_in_flight;
+    clear_pending(rec);
+    rec.state = PairState::source_deleted;
+    rec.last_error_class = std::string(to_string(ErrorClass::permanent));
+    rec.last_error_code = std::string(errc_name(Errc::sync_source_deleted));
+    rec.last_error_message = message;
+    p->unsynced_since.reset();
+    if (already) co_return;
+    count(*p->lane, Outcome::source_deleted);
+    spdlog::warn("{} version={}: {}", describe_pair(*p), t.version, message);
+    HistoryEntry h = history_for(*p, t.version, t.lineage, Outcome::source_deleted);
+    h.error_code = rec.last_error_code;
+    h.message = std::move(message);
+    co_await write(p, std::move(h));
+  }
+
+  // `counted`: the failed attempt was already counted (parking after retries).
+  asio::awaitable<void> park(PairPtr p, Target t, Error e, Outcome outcome, bool counted = false) {
+    PairRecord& rec = p->record;
+    rec.state = outcome == Outcome::rejected ? PairState::rejected : PairState::parked;
+    if (!counted) rec.attempts += 1;
+    rec.next_attempt_at = {};
+    set_error(rec, e);
+    count(*p->lane, outcome);
+    if (outcome == Outcome::rejected) {
+      spdlog::error(
+          "{} version={} attempt={}: {} — not retried for this version; write a corrected credential to "
+          "Vault (a new version) to try again",
+          describe_pair(*p), t.version, rec.attempts, e.describe());
+    } else {
+      spdlog::error("{} version={} attempt={}: {} — parked until a new version or an operator retry", describe_pair(*p),
+                    t.version, rec.attempts, e.describe());
+    }
+    HistoryEntry h = history_for(*p, t.version, t.lineage, outcome);
+    fill_error(h, rec);
+    co_await write(p, std::move(h));
+  }
+
+  asio::awaitable<void> failed(PairPtr p, Target t, Error e, bool provider) {
+    PairRecord& rec = p->record;
+    rec.attempts += 1;
+    if (rec.first_attempt_at == SystemTime{}) rec.first_attempt_at = clock.system_now();
+    if (provider && e.is(Errc::dest_unknown_code) && rec.attempts >= options.unknown_code_attempts) {
+      Error parked(e.code, fmt::format("{} (unknown to nicsync; gave up after {} attempts — check the provider's "
+                                       "documentation for code {} and retry with `nicsyncd sync`)",
+                                       e.message, rec.attempts, e.provider_code));
+      parked.provider_code = e.provider_code;
+      co_await park(p, t, std::move(parked), Outcome::parked, true);
+      co_return;
+    }
+    const SystemTime now_sys = clock.system_now();
+    if (past_max_age(options.backoff, rec.first_attempt_at, now_sys)) {
+      Error parked(Errc::sync_max_age, fmt::format("gave up after {} attempts over {}; last error: {}", rec.attempts,
+                                                   format_duration(options.backoff.max_age), e.describe()));
+      co_await park(p, t, std::move(parked), Outcome::parked, true);
+      co_return;
+    }
+    const auto delay = backoff_delay(options.backoff, rec.attempts, e.retry_after, uniform(rng));
+    rec.state = PairState::retrying;
+    rec.next_attempt_at = now_sys + delay;
+    set_error(rec, e);
+    count(*p->lane, Outcome::failed);
+    spdlog::warn("{} version={} attempt={}: {}; next attempt in {}", describe_pair(*p), t.version, rec.attempts,
+                 e.describe(), format_duration(delay));
+    HistoryEntry h = history_for(*p, t.version, t.lineage, Outcome::failed);
+    fill_error(h, rec);
+    co_await write(p, std::move(h));
+    p->due = clock.now() + delay;
+  }
+
+  void after_delivery(const PairPtr& p, const Target& t) {
+    Lane& lane = *p->lane;
+    p->in_flight = false;
+    --lane.in_flight;
+    --in_flight_total;
+    const bool replaced = p->target && p->target->serial != t.serial;
+    const auto due = std::exchange(p->due, std::nullopt);
+    if (replaced) {
+      schedule_now(p);
+    } else if (p->record.state == PairState::retrying && due && !stopping) {
+      schedule_retry(p, *due);
+    } else {
+      p->target.reset();
+    }
+    notify_change();
+    pump(lane);
+    if (stopping && in_flight_total == 0) drained.cancel();
+  }
+
+  // --- ledger ----------------------------------------------------------------------------
+
+  asio::awaitable<Result<void>> write(PairPtr p, std::optional<HistoryEntry> history) {
+    p->record.updated_at = clock.system_now();
+    auto r = co_await store.write(p->record, std::move(history));
+    if (!r) {
+      p->dirty = true;
+      spdlog::error("{}: ledger write failed: {}; will retry", describe_pair(*p), r.error().describe());
+    } else {
+      p->dirty = false;
+    }
+    notify_change();
+    co_return r;
+  }
+
+  static asio::awaitable<void> write_detached(std::shared_ptr<Impl> self, PairPtr p, HistoryEntry h) {
+    co_await self->write(p, std::move(h));
+  }
+
+  static asio::awaitable<void> housekeeping_loop(std::shared_ptr<Impl> self) {
+    auto last_trim = self->clock.now() - std::chrono::hours(2);
+    while (!self->stopping) {
+      self->housekeeping.expires_after(std::chrono::seconds(5));
+      auto [ec] = co_await self->housekeeping.async_wait(kTuple);
+      if (ec || self->stopping) break;
+      // Records whose write failed (disk full, I/O error) are written again.
+      for (auto& [key, p] : self->pairs) {
+        if (p->dirty && !p->in_flight) co_await self->write(p, std::nullopt);
+      }
+      if (self->clock.now() - last_trim >= std::chrono::hours(1)) {
+        last_trim = self->clock.now();
+        auto trimmed = co_await self->store.trim_history(self->clock.system_now() - self->options.history_retention);
+        if (trimmed && *trimmed > 0) spdlog::info("ledger: trimmed {} history entries", *trimmed);
+      }
+    }
+  }
+
+  // --- helpers -----------------------------------------------------------------------------
+
+  static void clear_pending(PairRecord& rec) {
+    rec.pending.reset();
+    rec.push_in_flight = false;
+    rec.attempts = 0;
+    rec.first_attempt_at = {};
+    rec.next_attempt_at = {};
+    rec.last_error_class.clear();
+    rec.last_error_code.clear();
+    rec.last_error_provider.clear();
+    rec.last_error_message.clear();
+  }
+
+  static void set_error(PairRecord& rec, const Error& e) {
+    rec.last_error_class = std::string(to_string(e.error_class()));
+    rec.last_error_code = e.code.category() == nicsync_category()
+                              ? std::string(errc_name(static_cast<Errc>(e.code.value())))
+                              : fmt::format("{}:{}", e.code.category().name(), e.code.value());
+    rec.last_error_provider = e.provider_code;
+    rec.last_error_message = e.message.empty() ? e.code.message() : e.message;
+  }
+
+  static void fill_error(HistoryEntry& h, const PairRecord& rec) {
+    h.error_class = rec.last_error_class;
+    h.error_code = rec.last_error_code;
+    h.error_provider = rec.last_error_provider;
+    h.message = rec.last_error_message;
+  }
+
+  HistoryEntry history_for(const Pair& p, std::int64_t version, const std::string& lineage, Outcome outcome) {
+    HistoryEntry h;
+    h.at = clock.system_now();
+    h.destination = p.config.destination;
+    h.gstin = p.config.gstin.str();
+    h.version = version;
+    h.lineage = p.config.source.kv == KvVersion::v1 ? std::string() : lineage;
+    h.outcome = outcome;
+    h.attempt = p.record.attempts + (outcome == Outcome::applied ? 1 : 0);
+    return h;
+  }
+
+  static void count(Lane& lane, Outcome o) { ++lane.metrics.outcomes[std::string(ledger::to_string(o))]; }
+
+  void notify_change() { changed.cancel(); }
+
+  // --- state -------------------------------------------------------------------------------
+
+  asio::any_io_executor ex;
+  ledger::Store& store;
+  CredentialReader& reader;
+  FingerprintFn fingerprint;
+  Clock& clock;
+  EngineOptions options;
+  std::mt19937_64 rng;
+  std::uniform_real_distribution<double> uniform{0.0, 1.0};
+
+  std::map<std::string, std::unique_ptr<Lane>> lanes;
+  std::unordered_map<std::string, PairPtr> pairs;
+  std::unordered_map<std::string, std::vector<PairPtr>> by_path;
+  std::unordered_map<std::string, PairRecord> orphans;  // ledger rows of pairs not mapped now
+  std::vector<PairPtr> recovered;
+  std::priority_queue<RetryEntry, std::vector<RetryEntry>, std::greater<>> retries;
+  asio::steady_timer retry_timer;
+  std::optional<SteadyTime> retry_armed;
+  asio::steady_timer changed;
+  asio::steady_timer drained;
+  asio::steady_timer housekeeping;
+  std::uint64_t serial = 0;
+  int in_flight_total = 0;
+  bool started = false;
+  bool stopping = false;
+  std::uint64_t redeliveries_after_crash = 0;
+};
+
+// --- Engine ------------------------------------------------------------------------------------
+
+Engine::Engine(asio::any_io_executor executor, ledger::Store& store, CredentialReader& reader,
+               FingerprintFn fingerprint, Clock& clock, EngineOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), store, reader, std::move(fingerprint), clock, options)) {}
+
+Engine::~Engine() {
+  impl_->stopping = true;
+  impl_->retry_timer.cancel();
+  impl_->housekeeping.cancel();
+  for (auto& [name, lane] : impl_->lanes) lane->wake.cancel();
+}
+
+void Engine::set_destinations(std::vector<std::pair<std::shared_ptr<destinations::Destination>, LanePolicy>> lanes) {
+  impl_->set_destinations(std::move(lanes));
+}
+
+Result<void> Engine::set_pairs(std::vector<PairConfig> pairs) { return impl_->set_pairs(std::move(pairs)); }
+
+Result<void> Engine::load() { return impl_->load(); }
+
+void Engine::start() { impl_->start(); }
+
+void Engine::observe(const Observation& observation) { impl_->observe(observation); }
+
+Result<void> Engine::retry(std::string_view destination, const Gstin& gstin) {
+  return impl_->retry(destination, gstin);
+}
+
+asio::awaitable<void> Engine::stop(std::chrono::milliseconds grace) {
+  auto impl = impl_;
+  impl->stopping = true;
+  impl->retry_timer.cancel();
+  impl->housekeeping.cancel();
+  for (auto& [name, lane] : impl->lanes) {
+    lane->wake.cancel();
+    lane->ready.clear();
+  }
+  for (auto& [key, p] : impl->pairs) p->queued = false;
+  if (impl->in_flight_total > 0) {
+    impl->drained.expires_after(grace);
+    co_await impl->drained.async_wait(kTuple);
+  }
+  if (impl->in_flight_total > 0) {
+    spdlog::warn(
+        "sync: {} deliveries still in flight after {}; cancelling them (they are pushed again on the "
+        "next start)",
+        impl->in_flight_total, format_duration(grace));
+    for (auto& [key, p] : impl->pairs) {
+      if (p->in_flight) p->cancel.emit(asio::cancellation_type::terminal);
+    }
+    impl->drained.expires_after(std::chrono::seconds(5));
+    if (impl->in_flight_total > 0) co_await impl->drained.async_wait(kTuple);
+  }
+  impl->notify_change();
+}
+
+std::vector<PairView> Engine::snapshot() const {
+  std::vector<PairView> out;
+  out.reserve(impl_->pairs.size());
+  for (const auto& [key, p] : impl_->pairs) {
+    PairView v{p->config, p->record, p->in_flight, std::nullopt};
+    if (p->target && p->target->state == SourceState::present) v.target_version = p->target->version;
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin(), out.end(), [](const PairView& a, const PairView& b) {
+    return std::tie(a.config.gstin, a.config.destination) < std::tie(b.config.gstin, b.config.destination);
+  });
+  return out;
+}
+
+std::map<std::string, LaneMetrics> Engine::lane_metrics() const {
+  std::map<std::string, LaneMetrics> out;
+  const auto now = impl_->clock.now();
+  for (const auto& [name, lane] : impl_->lanes) {
+    LaneMetrics m = lane->metrics;
+    m.breaker_state = std::string(to_string(lane->breaker.state(now)));
+    m.in_flight = lane->in_flight;
+    m.queued = lane->ready.size();
+    out.emplace(name, std::move(m));
+  }
+  return out;
+}
+
+std::map<ledger::PairState, std::size_t> Engine::state_counts() const {
+  std::map<ledger::PairState, std::size_t> out;
+  for (const auto& [key, p] : impl_->pairs) ++out[p->record.state];
+  return out;
+}
+
+std::optional<std::chrono::seconds> Engine::oldest_unsynced_age() const {
+  std::optional<SystemTime> oldest;
+  for (const auto& [key, p] : impl_->pairs) {
+    if (p->unsynced_since && (!oldest || *p->unsynced_since < *oldest)) oldest = p->unsynced_since;
+  }
+  if (!oldest) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::seconds>(
+      std::max(impl_->clock.system_now() - *oldest, std::chrono::system_clock::duration{}));
+}
+
+bool Engine::idle() const noexcept {
+  if (impl_->in_flight_total > 0) return false;
+  for (const auto& [name, lane] : impl_->lanes) {
+    if (!lane->ready.empty()) return false;
+  }
+  for (const auto& [key, p] : impl_->pairs) {
+    if (p->target || p->due) return false;
+  }
+  return true;
+}
+
+asio::awaitable<void> Engine::wait_for_change() {
+  auto impl = impl_;
+  co_await impl->changed.async_wait(kTuple);
+}
+
+void Engine::poke() {
+  impl_->run_due_retries();
+  for (auto& [name, lane] : impl_->lanes) impl_->pump(*lane);
+}
+
+}  // namespace nicsync::sync
