@@ -887,6 +887,15 @@ bool Engine::idle() const noexcept {
   return true;
 }
 
+asio::awaitable<Result<std::vector<ledger::HistoryEntry>>> Engine::history(std::string gstin, std::size_t limit) {
+  auto impl = impl_;
+  co_return co_await impl->store.history(std::move(gstin), limit);
+}
+
+bool Engine::ledger_writable() const noexcept { return impl_->store.writable(); }
+
+std::uint64_t Engine::redeliveries_after_crash() const noexcept { return impl_->redeliveries_after_crash; }
+
 asio::awaitable<void> Engine::wait_for_change() {
   auto impl = impl_;
   co_await impl->changed.async_wait(kTuple);

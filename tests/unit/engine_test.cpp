@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "testing/deadline.hpp"
+#include "testing/engine_fakes.hpp"
 #include "testing/memory_store.hpp"
 
 namespace nicsync::sync {
@@ -32,91 +33,9 @@ const Gstin kG2 = Gstin::parse("27AAPFU0939F1ZV").value();
 const Gstin kG3 = Gstin::parse("29ABCDE1234F1ZW").value();
 constexpr const char* kLineage = "2025-03-01T12:00:00.5Z";
 
-std::string path_of(const Gstin& g) { return "secret/nic/" + g.str(); }
-
-class FakeReader final : public CredentialReader {
- public:
-  void set(const Gstin& g, std::int64_t version, std::string password, std::string username = "API_USER") {
-    values_[{path_of(g), version}] = Credential{std::move(username), Secret(password)};
-  }
-  void set_error(const Gstin& g, std::int64_t version, Error e) { errors_[{path_of(g), version}] = std::move(e); }
-  void clear_errors() { errors_.clear(); }
-  asio::awaitable<Result<Credential>> read(SourceRef source, std::int64_t version) override {
-    ++reads;
-    const auto key = std::make_pair(source.path(), version);
-    if (auto e = errors_.find(key); e != errors_.end()) co_return e->second;
-    if (auto v = values_.find(key); v != values_.end()) co_return v->second;
-    co_return Error(Errc::vault_not_found, "no such version in the fake");
-  }
-  int reads = 0;
-
- private:
-  std::map<std::pair<std::string, std::int64_t>, Credential> values_;
-  std::map<std::pair<std::string, std::int64_t>, Error> errors_;
-};
-
-class FakeDestination final : public destinations::Destination {
- public:
-  FakeDestination(std::string name, asio::any_io_executor ex, testing::MemoryStore& store)
-      : name_(std::move(name)), ex_(std::move(ex)), store_(store) {}
-
-  struct Push {
-    std::string gstin;
-    std::int64_t version;
-    std::string password;
-    int attempt;
-    std::string idempotency_key;
-  };
-
-  const std::string& name() const noexcept override { return name_; }
-  std::string_view kind() const noexcept override { return "fake"; }
-  asio::awaitable<Result<void>> probe() override { co_return Result<void>{}; }
-  destinations::DestinationStats stats() const override { return {}; }
-
-  asio::awaitable<Result<void>> push(destinations::Delivery d, Credential c) override {
-    // The engine must have made its intent durable before anything goes out.
-    const auto* rec = store_.record(name_, d.gstin.str());
-    if (rec == nullptr || !rec->push_in_flight || !rec->pending || rec->pending->version != d.version) {
-      intent_violations++;
-    }
-    if (!active_.insert(d.gstin.str()).second) same_pair_overlap++;
-    ++concurrent;
-    max_concurrent = std::max(max_concurrent, concurrent);
-    pushes.push_back({d.gstin.str(), d.version, std::string(c.password.expose()), d.attempt, d.idempotency_key});
-    struct Leave {
-      FakeDestination& f;
-      std::string g;
-      ~Leave() {
-        --f.concurrent;
-        f.active_.erase(g);
-      }
-    } leave{*this, d.gstin.str()};
-    if (delay > 0ms) {
-      asio::steady_timer t(ex_, delay);
-      co_await t.async_wait(asio::use_awaitable);  // throws when the engine cancels us
-    }
-    if (!script.empty()) {
-      Result<void> r = script.front();
-      script.pop_front();
-      co_return r;
-    }
-    co_return Result<void>{};
-  }
-
-  std::vector<Push> pushes;
-  std::deque<Result<void>> script;
-  std::chrono::milliseconds delay{0};
-  int concurrent = 0;
-  int max_concurrent = 0;
-  int same_pair_overlap = 0;
-  int intent_violations = 0;
-
- private:
-  std::string name_;
-  asio::any_io_executor ex_;
-  testing::MemoryStore& store_;
-  std::set<std::string> active_;
-};
+using testing::FakeDestination;
+using testing::FakeReader;
+using testing::path_of;
 
 Error transient(std::optional<std::chrono::milliseconds> retry_after = std::nullopt) {
   Error e(Errc::dest_unavailable, "provider answered 503");

@@ -134,6 +134,12 @@ class Engine {
   [[nodiscard]] std::optional<std::chrono::seconds> oldest_unsynced_age() const;
   /// True when nothing is queued, in flight or due for a retry.
   [[nodiscard]] bool idle() const noexcept;
+  /// The audit history from the ledger, newest first (empty gstin = all).
+  boost::asio::awaitable<Result<std::vector<ledger::HistoryEntry>>> history(std::string gstin, std::size_t limit);
+  /// Whether the ledger accepted its last write (for /readyz).
+  [[nodiscard]] bool ledger_writable() const noexcept;
+  /// Pushes repeated because they were in flight when the previous run stopped.
+  [[nodiscard]] std::uint64_t redeliveries_after_crash() const noexcept;
   /// Completes at the next state change of any pair (for tests and `nicsyncd sync`).
   boost::asio::awaitable<void> wait_for_change();
   /// Re-evaluates timers against the clock now (for tests that move a ManualClock).

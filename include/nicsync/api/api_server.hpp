@@ -1,0 +1,98 @@
+#pragma once
+/// \file
+/// The daemon's HTTP API: /healthz, /readyz, /metrics, /v1/status, /v1/history, POST /v1/sync.
+/// It reads engine snapshots and never changes state except through POST /v1/sync. On a
+/// non-loopback address it requires TLS and the bearer token for everything but /healthz, unless
+/// the operator explicitly allows otherwise.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+
+#include "nicsync/api/metrics.hpp"
+#include "nicsync/core/gstin.hpp"
+#include "nicsync/core/result.hpp"
+#include "nicsync/core/secret.hpp"
+#include "nicsync/sync/engine.hpp"
+
+namespace nicsync::api {
+
+struct ApiOptions {
+  std::string listen = "127.0.0.1:9464";
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  /// Bearer token for POST /v1/sync (and everything but /healthz off loopback); none = refuse sync.
+  std::optional<Secret> bearer_token;
+  /// Let a non-loopback listener run without TLS and/or without requiring the token on reads.
+  bool allow_insecure = false;
+  /// Require the token for every endpoint but /healthz even on loopback (always on for a
+  /// non-loopback listener unless allow_insecure).
+  bool require_token_for_reads = false;
+};
+
+/// Checks the TLS/bearer rules for the listen address; the error says what to configure.
+Result<void> validate(const ApiOptions& options);
+
+/// POST /v1/sync body: `{"gstins": ["..."], "force": false, "dry_run": false}` (all optional).
+struct TriggerRequest {
+  std::vector<Gstin> gstins;  ///< empty = every mapped GSTIN
+  bool force = false;
+  bool dry_run = false;
+};
+
+/// One (destination, GSTIN) line of the trigger's answer.
+struct TriggerItem {
+  std::string gstin;
+  std::string destination;
+  std::string result;  ///< "pushed", "unchanged", "would_push", "failed", a pair state, ...
+  std::optional<std::int64_t> version;
+  std::string message;
+};
+
+struct TriggerReport {
+  std::vector<TriggerItem> items;
+  std::vector<std::string> errors;  ///< per-GSTIN problems (unknown GSTIN, Vault read failed, ...)
+};
+
+/// What the API needs from the rest of the daemon (wired by app).
+struct ApiHooks {
+  /// Reasons the daemon is not ready (empty = ready): Vault token, ledger, first resync.
+  std::function<std::vector<std::string>()> not_ready_reasons;
+  /// Adds metrics owned elsewhere (Vault requests, token TTL, provider token calls, ...).
+  std::function<void(MetricsWriter&)> extra_metrics;
+  /// Reads the listed GSTINs from Vault now and delivers them; completes with what happened.
+  std::function<boost::asio::awaitable<Result<TriggerReport>>(TriggerRequest)> trigger;
+};
+
+/// Renders /metrics (pure; for tests).
+std::string render_metrics(const sync::Engine& engine, const ApiHooks& hooks);
+/// Renders /v1/status (pure; for tests).
+boost::json::object render_status(const sync::Engine& engine, const ApiHooks& hooks);
+
+class ApiServer {
+ public:
+  ApiServer(boost::asio::any_io_executor executor, ApiOptions options, sync::Engine& engine, ApiHooks hooks);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  Result<void> start();
+  [[nodiscard]] std::string local_address() const;
+  boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);
+  void stop_now() noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nicsync::api
