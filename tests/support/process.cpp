@@ -124,6 +124,10 @@ std::optional<int> Process::wait(std::chrono::milliseconds timeout) {
   int st = 0;
   if (::waitpid(pid_, &st, 0) != pid_) return std::nullopt;
   status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  // The child is gone; let the reader take what is still in the pipes (bounded: a grandchild
+  // may hold them open).
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, std::chrono::seconds(5), [&] { return eof_; });
   return status_;
 }
 
