@@ -483,7 +483,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       }
       co_return false;
     }
-    const std::string fp = fingerprint(credential->username, credential->password.expose());
+    const std::string fp = fingerprint(credential->username, credential->password);
     if (p->config.source.kv == KvVersion::v1) t.lineage = fp;  // v1: the content is the version
 
     if (!t.force && rec.applied && rec.applied->fingerprint == fp) {

@@ -85,8 +85,8 @@ class ApiServerTest : public ::testing::Test {
   std::shared_ptr<testing::FakeDestination> dest_ =
       std::make_shared<testing::FakeDestination>("fake", io_.get_executor(), store_);
   sync::Engine engine_{io_.get_executor(), store_, reader_,
-                       [](std::string_view u, std::string_view p) {
-                         return std::string(u) + std::to_string(std::hash<std::string_view>{}(p));
+                       [](std::string_view u, const Secret& p) {
+                         return std::string(u) + std::to_string(std::hash<std::string_view>{}(p.expose()));
                        },
                        clock_};
   ApiHooks hooks_;

@@ -55,8 +55,8 @@ class EngineTest : public ::testing::Test {
   void start(std::vector<Gstin> gstins = {kG1}, LanePolicy policy = {}) {
     engine_ = std::make_unique<Engine>(
         io_.get_executor(), store_, reader_,
-        [](std::string_view u, std::string_view p) {
-          return std::string(u) + ":" + std::to_string(std::hash<std::string_view>{}(p));
+        [](std::string_view u, const Secret& p) {
+          return std::string(u) + ":" + std::to_string(std::hash<std::string_view>{}(p.expose()));
         },
         clock_, options_);
     engine_->set_destinations({{dest_, policy}});

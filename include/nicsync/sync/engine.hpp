@@ -22,6 +22,7 @@
 #include "nicsync/core/histogram.hpp"
 #include "nicsync/core/observation.hpp"
 #include "nicsync/core/result.hpp"
+#include "nicsync/core/secret.hpp"
 #include "nicsync/destinations/destination.hpp"
 #include "nicsync/ledger/store.hpp"
 #include "nicsync/sync/backoff.hpp"
@@ -58,7 +59,7 @@ class CredentialReader {
 };
 
 /// Keyed fingerprint of a credential (ledger::Fingerprinter in production).
-using FingerprintFn = std::function<std::string(std::string_view username, std::string_view password)>;
+using FingerprintFn = std::function<std::string(std::string_view username, const Secret& password)>;
 
 /// Admission of one destination: rate limit, concurrency cap and circuit breaker.
 struct LanePolicy {
