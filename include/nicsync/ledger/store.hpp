@@ -57,11 +57,11 @@ struct PairRecord {
   /// After a crash, a pair with an intent is pushed again: at most one repeat per crash.
   bool push_in_flight = false;
 
-  int attempts = 0;              ///< failed attempts for the pending version
-  SystemTime first_attempt_at{};  ///< for the max-age rule
-  SystemTime next_attempt_at{};   ///< when a retry is due (epoch = now)
-  std::string last_error_class;   ///< "transient", "auth", ... (empty when none)
-  std::string last_error_code;    ///< errc_name(), plus provider code in last_error_provider
+  int attempts = 0;                 ///< failed attempts for the pending version
+  SystemTime first_attempt_at{};    ///< for the max-age rule
+  SystemTime next_attempt_at{};     ///< when a retry is due (epoch = now)
+  std::string last_error_class;     ///< "transient", "auth", ... (empty when none)
+  std::string last_error_code;      ///< errc_name(), plus provider code in last_error_provider
   std::string last_error_provider;  ///< e.g. "NIC:1019"
   std::string last_error_message;   ///< operator-facing; never secret material
   SystemTime updated_at{};
@@ -80,6 +80,7 @@ enum class Outcome : std::uint8_t {
 };
 
 std::string_view to_string(Outcome o) noexcept;
+std::optional<Outcome> outcome_from_string(std::string_view s) noexcept;
 
 /// One line of the audit history (append-only, trimmed by age).
 struct HistoryEntry {
