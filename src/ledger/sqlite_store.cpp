@@ -659,7 +659,13 @@ struct SqliteStore::Impl {
     if (mutations > largest_batch.load(std::memory_order_relaxed)) {
       largest_batch.store(mutations, std::memory_order_relaxed);
     }
+    // Counters before the completions: a caller that sees its write done sees it counted.
     std::uint64_t done_writes = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const bool plain = std::holds_alternative<WriteJob>(batch[i]) || std::holds_alternative<RemoveJob>(batch[i]);
+      if (plain && !job_errors[i]) ++done_writes;
+    }
+    writes.fetch_add(done_writes, std::memory_order_relaxed);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       Job& job = batch[i];
       if (!is_mutation(job)) continue;
@@ -675,7 +681,6 @@ struct SqliteStore::Impl {
           finish(t->done, Result<std::size_t>(t->removed));
         }
       } else {
-        ++done_writes;
         std::visit(
             [](auto& j) {
               using J = std::decay_t<decltype(j)>;
@@ -684,7 +689,6 @@ struct SqliteStore::Impl {
             job);
       }
     }
-    writes.fetch_add(done_writes, std::memory_order_relaxed);
   }
 
   /// Runs one mutation inside the open transaction; SQLITE_OK or the error.

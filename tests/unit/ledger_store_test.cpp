@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -134,33 +135,42 @@ std::string sql(const std::filesystem::path& path, const std::string& statement)
   return out;
 }
 
-/// Starts every write at once and waits for all of them (group commit in action).
-struct Outcomes {
+/// Outcomes of writes started together; `wait_all` resumes when the last one completes.
+struct Outcomes : std::enable_shared_from_this<Outcomes> {
+  explicit Outcomes(std::size_t n) : results(n), left(n) {}
   std::vector<Result<void>> results;
   std::size_t left = 0;
+  std::optional<asio::steady_timer> done;
+
+  auto handler(std::size_t i) {
+    return [self = shared_from_this(), i](std::exception_ptr, Result<void> r) {
+      self->results[i] = std::move(r);
+      if (--self->left == 0 && self->done) self->done->cancel();
+    };
+  }
 };
 
+asio::awaitable<void> wait_all(std::shared_ptr<Outcomes> outcomes) {
+  if (outcomes->left == 0) co_return;
+  outcomes->done.emplace(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max());
+  co_await outcomes->done->async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+/// Starts every write at once and waits for all of them (group commit in action).
 asio::awaitable<std::vector<Result<void>>> write_all(SqliteStore* store, std::vector<PairRecord> records,
                                                      std::string message) {
   auto ex = co_await asio::this_coro::executor;
-  auto state = std::make_shared<Outcomes>();
-  state->results.resize(records.size());
-  state->left = records.size();
-  auto done = std::make_shared<asio::steady_timer>(ex, std::chrono::steady_clock::time_point::max());
+  auto outcomes = std::make_shared<Outcomes>(records.size());
   for (std::size_t i = 0; i < records.size(); ++i) {
     std::optional<HistoryEntry> h;
     if (!message.empty()) {
       h = entry(records[i].gstin, kT0, 1);
       h->message = message;
     }
-    asio::co_spawn(ex, store->write(std::move(records[i]), std::move(h)),
-                   [state, done, i](std::exception_ptr, Result<void> r) {
-                     state->results[i] = std::move(r);
-                     if (--state->left == 0) done->cancel();
-                   });
+    asio::co_spawn(ex, store->write(std::move(records[i]), std::move(h)), outcomes->handler(i));
   }
-  if (state->left > 0) co_await done->async_wait(asio::as_tuple(asio::use_awaitable));
-  co_return std::move(state->results);
+  co_await wait_all(outcomes);
+  co_return std::move(outcomes->results);
 }
 
 std::vector<PairRecord> numbered_records(int from, int count) {
@@ -320,28 +330,14 @@ TEST_F(SqliteStoreTest, TrimHistoryDropsOldEntriesInChunks) {
   constexpr int kOld = 6000;
   constexpr int kNew = 50;
   std::vector<PairRecord> records = numbered_records(0, kOld + kNew);
-  {
-    auto state = std::make_shared<Outcomes>();
+  auto outcomes = std::make_shared<Outcomes>(records.size());
+  for (int i = 0; i < kOld + kNew; ++i) {
     // One history entry per write: the old ones a day back.
-    auto ex = io_.get_executor();
-    state->left = records.size();
-    for (int i = 0; i < kOld + kNew; ++i) {
-      auto h =
-          entry(records[i].gstin, i < kOld ? kT0 - 24h + std::chrono::seconds(i) : kT0 + std::chrono::seconds(i), i);
-      asio::co_spawn(ex, store->write(std::move(records[i]), std::move(h)),
-                     [state](std::exception_ptr, Result<void> r) {
-                       EXPECT_TRUE(r);
-                       --state->left;
-                     });
-    }
-    run_for(io_, [](std::shared_ptr<Outcomes> s) -> asio::awaitable<void> {
-      asio::steady_timer t(co_await asio::this_coro::executor);
-      while (s->left > 0) {
-        t.expires_after(1ms);
-        co_await t.async_wait(asio::use_awaitable);
-      }
-    }(state));
+    auto h = entry(records[i].gstin, i < kOld ? kT0 - 24h + std::chrono::seconds(i) : kT0 + std::chrono::seconds(i), i);
+    asio::co_spawn(io_, store->write(std::move(records[i]), std::move(h)), outcomes->handler(i));
   }
+  run_for(io_, wait_all(outcomes));
+  for (const auto& r : outcomes->results) ASSERT_TRUE(r);
   const auto transactions_before = store->stats().transactions;
   auto removed = run_for(io_, store->trim_history(kT0 - 1h));
   ASSERT_TRUE(removed) << removed.error().describe();
@@ -467,31 +463,31 @@ TEST_F(SqliteStoreTest, ConcurrentWritesShareTransactions) {
 TEST_F(SqliteStoreTest, CloseCommitsEverythingQueuedAndRefusesLaterWork) {
   auto store = open();
   ASSERT_TRUE(store);
+  // Another connection holds the write lock, so the writer thread waits (busy_timeout) and
+  // nothing can commit until it lets go.
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path().c_str(), &blocker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
   constexpr int kWrites = 200;
-  auto state = std::make_shared<Outcomes>();
-  state->results.resize(kWrites);
-  state->left = kWrites;
+  auto outcomes = std::make_shared<Outcomes>(kWrites);
   auto records = numbered_records(0, kWrites);
   for (int i = 0; i < kWrites; ++i) {
-    asio::co_spawn(io_, store->write(std::move(records[i]), std::nullopt),
-                   [state, i](std::exception_ptr, Result<void> r) {
-                     state->results[i] = std::move(r);
-                     --state->left;
-                   });
+    asio::co_spawn(io_, store->write(std::move(records[i]), std::nullopt), outcomes->handler(i));
   }
-  // Start every coroutine (each queues its write), then close while they wait.
-  io_.poll();
-  EXPECT_EQ(state->left, static_cast<std::size_t>(kWrites));
-  store->close();
-  run_for(io_, [](std::shared_ptr<Outcomes> s) -> asio::awaitable<void> {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    while (s->left > 0) {
-      t.expires_after(1ms);
-      co_await t.async_wait(asio::use_awaitable);
-    }
-  }(state));
-  for (const auto& r : state->results) EXPECT_TRUE(r) << r.error().describe();
+  io_.poll();  // every coroutine queues its write
+  EXPECT_EQ(outcomes->left, static_cast<std::size_t>(kWrites));
+  EXPECT_EQ(store->stats().writes, 0u);
+
+  // close() returns only once everything queued before it is committed.
+  std::thread closer([&] { store->close(); });
+  ASSERT_EQ(sqlite3_exec(blocker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(blocker);
+  closer.join();
   EXPECT_EQ(store->stats().writes, static_cast<std::uint64_t>(kWrites));
+  EXPECT_EQ(store->stats().queued, 0u);
+  run_for(io_, wait_all(outcomes));
+  for (const auto& r : outcomes->results) EXPECT_TRUE(r) << r.error().describe();
 
   auto late = write(*store, full_record());
   ASSERT_FALSE(late);
