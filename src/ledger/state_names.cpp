@@ -46,4 +46,12 @@ std::string_view to_string(Outcome o) noexcept {
   return "unknown";
 }
 
+std::optional<Outcome> outcome_from_string(std::string_view s) noexcept {
+  for (auto o : {Outcome::applied, Outcome::unchanged, Outcome::failed, Outcome::parked, Outcome::rejected,
+                 Outcome::source_deleted, Outcome::superseded, Outcome::operator_retry}) {
+    if (to_string(o) == s) return o;
+  }
+  return std::nullopt;
+}
+
 }  // namespace nicsync::ledger

@@ -10,6 +10,7 @@
 
 #include "nicsync/ledger/fingerprint.hpp"
 #include "nicsync/ledger/state_directory.hpp"
+#include "nicsync/ledger/store.hpp"
 #include "testing/process.hpp"
 #include "testing/temp_dir.hpp"
 
@@ -130,6 +131,21 @@ TEST(StateDirectory, AFileInTheWayIsAnError) {
   ASSERT_FALSE(dir);
   EXPECT_TRUE(dir.error().is(Errc::io_error));
   EXPECT_NE(dir.error().message.find("state"), std::string::npos);
+}
+
+// ---- names stored in the ledger ---------------------------------------------------------------
+
+TEST(LedgerNames, EveryOutcomeAndStateReadsBack) {
+  for (auto o : {Outcome::applied, Outcome::unchanged, Outcome::failed, Outcome::parked, Outcome::rejected,
+                 Outcome::source_deleted, Outcome::superseded, Outcome::operator_retry}) {
+    EXPECT_EQ(outcome_from_string(to_string(o)), o) << to_string(o);
+  }
+  for (auto st : {PairState::in_sync, PairState::pending, PairState::retrying, PairState::parked, PairState::rejected,
+                  PairState::source_deleted}) {
+    EXPECT_EQ(pair_state_from_string(to_string(st)), st) << to_string(st);
+  }
+  EXPECT_FALSE(outcome_from_string("exploded"));
+  EXPECT_FALSE(pair_state_from_string(""));
 }
 
 // ---- Fingerprinter --------------------------------------------------------------------------
