@@ -44,7 +44,7 @@ constexpr Entry kEntries[] = {
     {Errc::vault_unavailable, "vault_unavailable", "Vault is unavailable", ErrorClass::transient},
     {Errc::vault_rate_limited, "vault_rate_limited", "Vault rate limit exceeded", ErrorClass::transient},
     {Errc::vault_precondition, "vault_precondition", "Vault index state not yet present", ErrorClass::transient},
-    {Errc::vault_permission_denied, "vault_permission_denied", "Vault permission denied", ErrorClass::auth},
+    {Errc::vault_permission_denied, "vault_permission_denied", "Vault permission denied", ErrorClass::permanent},
     {Errc::vault_token_invalid, "vault_token_invalid", "Vault token invalid or expired", ErrorClass::auth},
     {Errc::vault_login_failed, "vault_login_failed", "Vault login failed", ErrorClass::auth},
     {Errc::vault_not_found, "vault_not_found", "not found in Vault", ErrorClass::permanent},

@@ -18,7 +18,7 @@ TEST(Error, ClassifiesEveryFamilyAsArchitectureSays) {
   EXPECT_EQ(classify(Errc::dest_unknown_code), ErrorClass::transient);
 
   EXPECT_EQ(classify(Errc::vault_token_invalid), ErrorClass::auth);
-  EXPECT_EQ(classify(Errc::vault_permission_denied), ErrorClass::auth);
+  EXPECT_EQ(classify(Errc::vault_permission_denied), ErrorClass::permanent);
   EXPECT_EQ(classify(Errc::dest_unauthorized), ErrorClass::auth);
 
   EXPECT_EQ(classify(Errc::dest_gstin_not_linked), ErrorClass::permanent);

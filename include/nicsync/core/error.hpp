@@ -45,7 +45,7 @@ enum class Errc {
   vault_unavailable,         ///< Vault answered 5xx or no active node
   vault_rate_limited,        ///< Vault quota returned 429
   vault_precondition,        ///< Vault Enterprise 412: index state not yet present
-  vault_permission_denied,   ///< token valid but policy denies the path (403)
+  vault_permission_denied,   ///< policy denies the path (403), still after a fresh login: fix the policy
   vault_token_invalid,       ///< token unknown, expired or revoked (403 with "invalid token")
   vault_login_failed,        ///< AppRole login refused (bad role_id or secret_id)
   vault_not_found,           ///< key, version or mount does not exist (404)
