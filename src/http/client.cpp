@@ -370,9 +370,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     auto make = [&](Errc e) { return Error(e, fmt::format("{}: {}", where, detail)); };
     switch (code) {
       case CURLE_OPERATION_TIMEDOUT: {
+        // A reused keep-alive connection reports a connect time of 0 too; only a transfer that
+        // never got as far as sending the request timed out while connecting.
         curl_off_t connect_us = 0;
+        curl_off_t pretransfer_us = 0;
         curl_easy_getinfo(t.easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-        return make(connect_us == 0 ? Errc::http_connect_timeout : Errc::http_timeout);
+        curl_easy_getinfo(t.easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+        return make(connect_us == 0 && pretransfer_us == 0 ? Errc::http_connect_timeout : Errc::http_timeout);
       }
       case CURLE_COULDNT_CONNECT: {
         long os_errno = 0;
