@@ -30,7 +30,6 @@ using std::chrono::seconds;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr auto kAliveProbeCache = std::chrono::seconds(10);
 constexpr std::size_t kMaxCredentialFile = 64u << 10;
 
 // Wipes a string when the scope ends (also when a coroutine unwinds).
@@ -279,17 +278,14 @@ asio::awaitable<Result<http::Response>> Client::Impl::authed(Call call) {
     // Is the token dead, or does the policy deny the path? Newer Vaults say "invalid token";
     // older ones say only "permission denied", so ask lookup-self.
     bool dead = wire::says_invalid_token(body);
+    bool alive = false;
     if (!dead) {
-      const auto now = clock.now();
-      if (verified_alive_gen != held->gen || now - verified_alive_at > kAliveProbeCache) {
-        auto info = co_await lookup_self_with(held->token);
-        if (!info && info.error().is(Errc::vault_token_invalid)) {
-          dead = true;
-        } else if (info) {
-          verified_alive_gen = held->gen;
-          verified_alive_at = clock.now();
-          verified_policies = info->policies;
-        }
+      auto info = co_await lookup_self_with(held->token);
+      if (!info && info.error().is(Errc::vault_token_invalid)) {
+        dead = true;
+      } else if (info) {
+        alive = true;
+        verified_policies = info->policies;
       }
     }
 
@@ -315,7 +311,7 @@ asio::awaitable<Result<http::Response>> Client::Impl::authed(Call call) {
       continue;
     }
     Error e = wire::error_from_response(call.ctx, 403, body, std::nullopt, false);
-    if (verified_alive_gen == held->gen && !verified_policies.empty()) {
+    if (alive && !verified_policies.empty()) {
       std::string list;
       for (const auto& p : verified_policies) list += (list.empty() ? "" : ", ") + p;
       e.message += fmt::format(" (the token's policies: {})", list);

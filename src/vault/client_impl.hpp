@@ -111,12 +111,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   TokenState state;
   bool login_in_flight = false;
   Result<void> last_login;
-  boost::asio::steady_timer login_done;      // cancelled when a shared login finishes
-  boost::asio::steady_timer lifetime_timer;  // the lifetime loop sleeps here; cancel = re-plan
-  std::uint64_t denial_relogin_gen = 0;      // token generation a policy 403 already re-logged into
-  std::uint64_t verified_alive_gen = 0;      // generation lookup-self last confirmed alive
-  Clock::steady_time verified_alive_at{};
-  std::vector<std::string> verified_policies;
+  boost::asio::steady_timer login_done;        // cancelled when a shared login finishes
+  boost::asio::steady_timer lifetime_timer;    // the lifetime loop sleeps here; cancel = re-plan
+  std::uint64_t denial_relogin_gen = 0;        // token generation a policy 403 already re-logged into
+  std::vector<std::string> verified_policies;  // of the token lookup-self last confirmed alive
 
   ClientStats stats;
   bool shut = false;

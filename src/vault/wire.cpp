@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "nicsync/core/secret.hpp"
+#include "nicsync/core/timestamp.hpp"
 
 namespace nicsync::vault::wire {
 namespace json = boost::json;
@@ -352,6 +353,12 @@ Error error_from_response(const CallContext& ctx, int status, std::string_view b
 
 namespace {
 
+std::optional<Clock::system_time> parse_time(std::string_view text) noexcept {
+  auto t = nicsync::parse_rfc3339(text);
+  if (!t) return std::nullopt;
+  return std::chrono::time_point_cast<Clock::system_time::duration>(*t);
+}
+
 // Access to a JSON response with errors that name the call and the field.
 class Reader {
  public:
@@ -473,12 +480,12 @@ Result<KvVersionInfo> read_version_info(const Reader& r, const json::object& o, 
   if (!destroyed) return destroyed.error();
   info.destroyed = *destroyed;
   if (!info.created_time.empty()) {
-    auto t = parse_rfc3339(info.created_time);
+    auto t = parse_time(info.created_time);
     if (!t) return r.shape(fmt::format("\"{}.created_time\" is not an RFC 3339 time", name));
     info.created_at = *t;
   }
   if (!info.deletion_time.empty()) {
-    info.deletion_at = parse_rfc3339(info.deletion_time);
+    info.deletion_at = parse_time(info.deletion_time);
     if (!info.deletion_at) return r.shape(fmt::format("\"{}.deletion_time\" is not an RFC 3339 time", name));
   }
   return info;
@@ -614,12 +621,12 @@ Result<KvMetadata> parse_kv2_metadata(const KvPath& path, std::string_view body)
   if (!updated) return updated.error();
   m.updated_time = std::move(*updated);
   if (!m.created_time.empty()) {
-    auto t = parse_rfc3339(m.created_time);
+    auto t = parse_time(m.created_time);
     if (!t) return r.shape("\"data.created_time\" is not an RFC 3339 time");
     m.created_at = *t;
   }
   if (!m.updated_time.empty()) {
-    auto t = parse_rfc3339(m.updated_time);
+    auto t = parse_time(m.updated_time);
     if (!t) return r.shape("\"data.updated_time\" is not an RFC 3339 time");
     m.updated_at = *t;
   }
@@ -770,76 +777,13 @@ Result<TokenInfo> parse_lookup_self(std::string_view body) {
   auto expire = r.string(d, "expire_time", "data.expire_time");
   if (!expire) return expire.error();
   if (!expire->empty()) {
-    info.expire_time = parse_rfc3339(*expire);
+    info.expire_time = parse_time(*expire);
     if (!info.expire_time) return r.shape("\"data.expire_time\" is not an RFC 3339 time");
   }
   return info;
 }
 
 // --- scalars ------------------------------------------------------------------------------
-
-namespace {
-
-bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) noexcept {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (std::size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  out = v;
-  return true;
-}
-
-}  // namespace
-
-std::optional<Clock::system_time> parse_rfc3339(std::string_view s) noexcept {
-  using namespace std::chrono;
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, month) || s[7] != '-' ||
-      !digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, hour) || s[13] != ':' ||
-      !digits(s, 14, 2, minute) || s[16] != ':' || !digits(s, 17, 2, second)) {
-    return std::nullopt;
-  }
-  const year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
-                           std::chrono::day{static_cast<unsigned>(day)}};
-  if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
-  std::size_t pos = 19;
-  nanoseconds fraction{0};
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    std::int64_t ns = 0;
-    int count = 0;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      if (count < 9) {
-        ns = ns * 10 + (s[pos] - '0');
-        ++count;
-      }
-      ++pos;
-    }
-    if (count == 0) return std::nullopt;
-    for (int i = count; i < 9; ++i) ns *= 10;
-    fraction = nanoseconds(ns);
-  }
-  if (pos >= s.size()) return std::nullopt;
-  minutes offset{0};
-  if (s[pos] == 'Z' || s[pos] == 'z') {
-    ++pos;
-  } else if (s[pos] == '+' || s[pos] == '-') {
-    int oh = 0, om = 0;
-    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, om)) {
-      return std::nullopt;
-    }
-    offset = hours(oh) + minutes(om);
-    if (s[pos] == '-') offset = -offset;
-    pos += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (pos != s.size()) return std::nullopt;
-  const auto t = sys_days(ymd) + hours(hour) + minutes(minute) + seconds(second) + fraction - offset;
-  return time_point_cast<system_clock::duration>(t);
-}
 
 std::optional<bool> parse_go_bool(std::string_view s) noexcept {
   if (s == "1" || s == "t" || s == "T" || s == "TRUE" || s == "true" || s == "True") return true;

@@ -119,8 +119,6 @@ Result<TokenInfo> parse_lookup_self(std::string_view body);
 
 // --- scalars ------------------------------------------------------------------------------
 
-/// RFC 3339 with optional fraction and `Z` or `±hh:mm` offset.
-std::optional<Clock::system_time> parse_rfc3339(std::string_view text) noexcept;
 /// Go's strconv.ParseBool.
 std::optional<bool> parse_go_bool(std::string_view text) noexcept;
 /// Integer seconds ("30") or a Go duration ("1m30s", "1.5s", "250ms").
