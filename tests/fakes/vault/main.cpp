@@ -1,0 +1,49 @@
+// nicsync-test-vault: the test Vault as a standalone program (for e2e tests, benchmarks and the
+// demo). Prints exactly one line, "listening on <address>", once it serves; runs until SIGTERM
+// or SIGINT. Mounts secret/ (KV v2) and kv/ (KV v1).
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "fake_vault.hpp"
+
+int main(int argc, char** argv) {
+  // stdout carries only the "listening on" line; everything else goes to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("test-vault"));
+  nicsync::fakes::FakeVaultOptions options;
+  long ping_ms = options.event_ping_interval.count();
+  CLI::App app{"nicsync-test-vault: a test HashiCorp Vault (KV v1/v2, tokens, AppRole, events)"};
+  app.add_option("--listen", options.listen, "host:port to listen on (port 0 picks one)");
+  app.add_option("--tls-cert", options.tls_cert_file, "PEM certificate chain (enables TLS with --tls-key)");
+  app.add_option("--tls-key", options.tls_key_file, "PEM private key");
+  app.add_option("--tls-client-ca", options.tls_client_ca_file, "require client certificates signed by this CA");
+  app.add_option("--root-token", options.root_token, "the root token's id");
+  app.add_flag("--enterprise", options.enterprise, "Vault Enterprise: namespaces, X-Vault-Index, events websocket");
+  app.add_flag("--legacy-permission-denied", options.legacy_permission_denied,
+               "dead tokens get the old plain \"permission denied\"");
+  app.add_option("--event-ping-ms", ping_ms, "websocket ping interval for event subscribers");
+  CLI11_PARSE(app, argc, argv);
+  options.event_ping_interval = std::chrono::milliseconds(ping_ms);
+
+  boost::asio::io_context io;
+  nicsync::fakes::FakeVault vault(io.get_executor(), options);
+  if (auto started = vault.start(); !started) {
+    std::cerr << "nicsync-test-vault: " << started.error().describe() << "\n";
+    return 1;
+  }
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    vault.stop();
+    io.stop();
+  });
+  std::cout << "listening on " << vault.address() << std::endl;
+  io.run();
+  return 0;
+}
