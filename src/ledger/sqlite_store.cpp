@@ -577,17 +577,22 @@ struct SqliteStore::Impl {
   // ---- the writer thread
 
   void run() {
-    std::vector<Job> batch;
+    std::deque<Job> batch;
+    const std::size_t max_batch = std::max<std::size_t>(options.max_batch, 1);
     for (;;) {
+      batch.clear();
       {
         std::unique_lock lock(mu);
         cv.wait(lock, [&] { return closed || !queue.empty(); });
         if (queue.empty()) return;  // closed and drained
-        const std::size_t n = std::min(queue.size(), std::max<std::size_t>(options.max_batch, 1));
-        batch.clear();
-        for (std::size_t i = 0; i < n; ++i) {
-          batch.push_back(std::move(queue.front()));
-          queue.pop_front();
+        // Usually everything goes: a swap keeps the lock (which write() takes) for nanoseconds.
+        if (queue.size() <= max_batch) {
+          std::swap(batch, queue);
+        } else {
+          for (std::size_t i = 0; i < max_batch; ++i) {
+            batch.push_back(std::move(queue.front()));
+            queue.pop_front();
+          }
         }
         queued.store(queue.size(), std::memory_order_relaxed);
       }
@@ -601,7 +606,7 @@ struct SqliteStore::Impl {
     }
   }
 
-  void process(std::vector<Job>& batch) {
+  void process(std::deque<Job>& batch) {
     std::size_t mutations = 0;
     for (const auto& job : batch) mutations += is_mutation(job) ? 1 : 0;
     if (mutations > 0) commit_mutations(batch, mutations);
@@ -616,7 +621,7 @@ struct SqliteStore::Impl {
     }
   }
 
-  void commit_mutations(std::vector<Job>& batch, std::size_t mutations) {
+  void commit_mutations(std::deque<Job>& batch, std::size_t mutations) {
     // Per-job outcomes while the transaction is open; sent only once it is committed.
     std::vector<std::optional<Error>> job_errors(batch.size());
     std::vector<bool> trim_more(batch.size(), false);
