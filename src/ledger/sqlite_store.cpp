@@ -429,6 +429,12 @@ struct SqliteStore::Impl {
     // Create the file ourselves so that it is 0600 from the first byte: SQLite gives the -wal
     // and -shm files the mode of the database file.
     if (auto r = tighten_mode(path, true); !r) return r;
+    // The file's name must outlive a power cut as much as the commits in it.
+    const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
     for (const char* suffix : {"-wal", "-shm"}) {
       if (auto r = tighten_mode(path.string() + suffix, false); !r) return r;
     }

@@ -61,7 +61,14 @@ Result<StateDirectory> StateDirectory::open(const std::filesystem::path& path) {
                       path.string(), ec.message()));
     }
   }
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+  if (::mkdir(path.c_str(), 0700) == 0) {
+    // A new directory's name must survive a power cut along with the ledger inside it.
+    const auto parent = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    if (const int pfd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); pfd >= 0) {
+      ::fsync(pfd);
+      ::close(pfd);
+    }
+  } else if (errno != EEXIST) {
     return io_error(
         fmt::format("cannot create state directory {}: {}; create it (mode 0700) or choose another "
                     "state_dir",
