@@ -66,8 +66,11 @@ std::string encode_path(std::string_view path) {
   std::string out;
   out.reserve(path.size() + 8);
   for (unsigned char c : path) {
+    // Go's url.URL.EscapedPath (what the official client sends): unreserved characters and
+    // "$&+,/:;=@" stay, everything else is escaped.
     const bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '.' || c == '_' || c == '~' || c == '/' || c == ':' || c == '@';
+                      c == '.' || c == '_' || c == '~' || c == '/' || c == ':' || c == '@' || c == '$' || c == '&' ||
+                      c == '+' || c == ',' || c == ';' || c == '=';
     if (keep) {
       out += static_cast<char>(c);
     } else {

@@ -37,8 +37,8 @@ struct BaseAddress {
 /// Parses `http(s)://host[:port][/]`; `server_name` (VAULT_TLS_SERVER_NAME) may be empty.
 Result<BaseAddress> parse_address(std::string_view address, std::string_view server_name);
 
-/// Percent-encodes a logical path for the URL (segment characters outside the unreserved
-/// set and ":@" are escaped; slashes stay).
+/// Percent-encodes a logical path for the URL like Go's url.URL.EscapedPath: unreserved
+/// characters and "$&+,/:;=@" stay, the rest (space, "?", "#", "%", "*", non-ASCII …) is escaped.
 std::string encode_path(std::string_view path);
 
 /// `<base>/v1/<encoded api_path>[?query]`.

@@ -22,8 +22,9 @@ TEST(VaultWire, EncodePathKeepsSlashesAndEscapesTheRest) {
   EXPECT_EQ(encode_path("secret/data/nic/07AAFCD5862R1ZX"), "secret/data/nic/07AAFCD5862R1ZX");
   EXPECT_EQ(encode_path("a b/c?d#e%f"), "a%20b/c%3Fd%23e%25f");
   EXPECT_EQ(encode_path("ü"), "%C3%BC");
-  EXPECT_EQ(encode_path("x+y&z=1"), "x%2By%26z%3D1");
+  EXPECT_EQ(encode_path("x+y&z=1;a,b$"), "x+y&z=1;a,b$");  // as Go's EscapedPath
   EXPECT_EQ(encode_path("-._~:@"), "-._~:@");
+  EXPECT_EQ(encode_path("kv-v2/*!'()"), "kv-v2/%2A%21%27%28%29");
 }
 
 TEST(VaultWire, MakeUrl) {
