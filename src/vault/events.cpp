@@ -455,6 +455,11 @@ asio::awaitable<Result<void>> EventSubscriber::run(EventHandler on_event, Subscr
     } else {
       r = co_await self->session(ep, *held, on_event, on_subscribed);
     }
+    // A cancelled login or session is the caller stopping us, not a failure to report.
+    auto after = co_await asio::this_coro::cancellation_state;
+    if (r.end == End::cancelled || r.error.is(Errc::cancelled) || after.cancelled() != asio::cancellation_type::none) {
+      co_return Error(Errc::cancelled, "event stream cancelled");
+    }
     switch (r.end) {
       case End::cancelled: co_return Error(Errc::cancelled, "event stream cancelled");
       case End::unavailable:
