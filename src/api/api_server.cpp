@@ -334,4 +334,6 @@ asio::awaitable<void> ApiServer::stop(std::chrono::milliseconds grace) { co_awai
 
 void ApiServer::stop_now() noexcept { impl_->server->stop_now(); }
 
+void ApiServer::set_bearer_token(std::optional<Secret> token) { impl_->options.bearer_token = std::move(token); }
+
 }  // namespace nicsync::api

@@ -88,6 +88,8 @@ class ApiServer {
   [[nodiscard]] std::string local_address() const;
   boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);
   void stop_now() noexcept;
+  /// Replaces the bearer token (after a reload re-read api.token_file).
+  void set_bearer_token(std::optional<Secret> token);
 
   struct Impl;
 

@@ -1,0 +1,128 @@
+#pragma once
+/// \file
+/// Watching Vault: reads every watched key's metadata once per interval, spread evenly over it
+/// (with jitter, under a concurrency cap), and reports what changed as `Observation`s — new
+/// versions, a deleted or destroyed current version (which `current_version` alone does not
+/// show), a key recreated after its metadata was deleted (a new lineage), a key that vanished.
+/// KV v1 keys have no versions: they are read and compared by a content hash kept in memory.
+/// Mapping sets (every key under a Vault folder is a GSTIN) are listed again at every sweep.
+/// With Vault Enterprise events, a change event triggers an immediate read of that key, and
+/// polling continues at the longer resync interval.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "nicsync/core/clock.hpp"
+#include "nicsync/core/gstin.hpp"
+#include "nicsync/core/observation.hpp"
+#include "nicsync/core/result.hpp"
+#include "nicsync/vault/client.hpp"
+
+namespace nicsync::watch {
+
+enum class Mode { auto_detect, poll, events };
+
+struct WatcherOptions {
+  Mode mode = Mode::auto_detect;
+  std::chrono::milliseconds poll_interval{60'000};
+  std::chrono::milliseconds resync_interval{600'000};
+  std::chrono::milliseconds jitter{5'000};
+  int concurrency = 16;
+  GstinMode gstin_mode = GstinMode::strict;
+  /// A key whose read failed transiently is retried after this (doubling up to the interval).
+  std::chrono::milliseconds retry_base{1'000};
+  std::uint64_t seed = 0;  ///< jitter randomness; 0 = random
+};
+
+/// Where a watched key lives once its mount is known.
+struct KeyLocation {
+  std::string path;  ///< full path as configured, e.g. "secret/nic/07AAFCD5862R1ZX"
+  std::string mount;
+  std::string key;
+  KvVersion kv = KvVersion::v2;
+};
+
+/// A mapping set's membership after a listing.
+struct SetListing {
+  std::string prefix;
+  std::vector<Gstin> gstins;               ///< valid GSTIN keys, sorted
+  std::vector<std::string> invalid_keys;   ///< keys that failed GSTIN validation (with reasons in the log)
+  std::vector<Gstin> added;                ///< since the previous listing
+  std::vector<Gstin> removed;
+};
+
+/// What `read_now` found for one path (for `POST /v1/sync` reports).
+struct ReadResult {
+  std::string path;
+  std::optional<Observation> observation;  ///< what was reported to the engine
+  std::optional<Error> error;
+};
+
+struct WatcherStats {
+  std::uint64_t reads = 0;
+  std::uint64_t read_failures = 0;
+  std::uint64_t observations = 0;
+  std::uint64_t sweeps = 0;
+  std::uint64_t events = 0;
+  std::uint64_t event_reconnects = 0;
+  bool events_active = false;
+  std::size_t keys = 0;
+};
+
+class Watcher {
+ public:
+  using Sink = std::function<void(const Observation&)>;
+  using SetListener = std::function<void(const SetListing&)>;
+  using LocationListener = std::function<void(const KeyLocation&)>;
+
+  Watcher(boost::asio::any_io_executor executor, vault::Client& vault, WatcherOptions options, Clock& clock,
+          Sink sink);
+  ~Watcher();
+  Watcher(const Watcher&) = delete;
+  Watcher& operator=(const Watcher&) = delete;
+
+  /// The explicit keys to watch (full paths). Keys that stay keep their known state.
+  void set_keys(std::vector<std::string> paths);
+  /// The mapping-set folders (full paths ending in '/'). Their keys are watched too.
+  void set_prefixes(std::vector<std::string> prefixes);
+  /// Called after every listing of a mapping set (membership, invalid keys, changes).
+  void on_set_listing(SetListener listener);
+  /// Called when a key's mount and KV version are detected (or change).
+  void on_location(LocationListener listener);
+  /// Called after each full sweep (with the number of sweeps so far).
+  void on_sweep(std::function<void(std::uint64_t)> listener);
+
+  /// Runs until cancelled: detects mounts, subscribes to events when wanted and offered
+  /// (subscribe first, then sweep, so nothing falls in the gap), then sweeps every interval.
+  boost::asio::awaitable<void> run();
+
+  /// Reads `paths` now (all watched keys if empty) and reports each as an observation
+  /// (with `force` set if asked) — the trigger of `POST /v1/sync`. With `emit` false the
+  /// observations are only returned (a dry run).
+  boost::asio::awaitable<std::vector<ReadResult>> read_now(std::vector<std::string> paths, bool force,
+                                                           bool emit = true);
+
+  /// True once every watched key was read (or gave a definite answer such as not found).
+  [[nodiscard]] bool first_sweep_done() const noexcept;
+  /// Keys not yet read successfully, with the last error (for /readyz and status).
+  [[nodiscard]] std::map<std::string, std::string> problems() const;
+  [[nodiscard]] std::optional<KeyLocation> location(const std::string& path) const;
+  [[nodiscard]] WatcherStats stats() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace nicsync::watch

@@ -1,0 +1,491 @@
+#include "nicsync/watch/watcher.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <random>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "nicsync/core/duration.hpp"
+
+namespace nicsync::watch {
+namespace asio = boost::asio;
+using SteadyTime = std::chrono::steady_clock::time_point;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+/// What was last reported for a key.
+struct Seen {
+  std::int64_t version = 0;
+  std::string lineage;
+  SourceState state = SourceState::present;
+  std::string content_hash;  // KV v1 only; in memory, never output
+  bool operator==(const Seen&) const = default;
+};
+
+struct Key {
+  std::string path;
+  bool explicit_key = false;
+  std::set<std::string> prefixes;  // mapping sets it was found under
+  std::optional<KeyLocation> location;
+  std::optional<Seen> seen;
+  bool answered = false;  // read once with a definite answer
+  std::optional<Error> last_error;
+  int failures = 0;
+  bool retry_pending = false;
+};
+
+using KeyPtr = std::shared_ptr<Key>;
+
+// SHA-256 over the sorted fields, length-prefixed. Only ever compared, never shown or stored.
+std::string content_hash(const vault::KvData& data) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  auto feed = [&](std::string_view part) {
+    const std::uint64_t n = part.size();
+    EVP_DigestUpdate(ctx, &n, sizeof n);
+    EVP_DigestUpdate(ctx, part.data(), part.size());
+  };
+  for (const auto& [name, value] : data.fields()) {
+    feed(name);
+    feed(value.expose());
+  }
+  for (const auto& [name, kind] : data.non_string_fields()) {
+    feed(name);
+    feed(kind);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_DigestFinal_ex(ctx, digest, &size);
+  EVP_MD_CTX_free(ctx);
+  return std::string(reinterpret_cast<const char*>(digest), size);
+}
+
+std::string strip_slashes(std::string_view p) {
+  while (!p.empty() && p.back() == '/') p.remove_suffix(1);
+  return std::string(p);
+}
+
+}  // namespace
+
+struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
+  Impl(asio::any_io_executor e, vault::Client& v, WatcherOptions o, Clock& c, Sink s)
+      : ex(std::move(e)),
+        vault(v),
+        options(o),
+        clock(c),
+        sink(std::move(s)),
+        rng(o.seed != 0 ? o.seed : std::random_device{}()),
+        slot_free(ex, SteadyTime::max()),
+        sweep_timer(ex) {}
+
+  // --- configuration -----------------------------------------------------------------------
+
+  void set_keys(std::vector<std::string> paths) {
+    std::set<std::string> wanted(paths.begin(), paths.end());
+    for (auto& [path, key] : keys) key->explicit_key = wanted.count(path) != 0;
+    for (const auto& p : wanted) key_for(p)->explicit_key = true;
+    drop_unwatched();
+  }
+
+  void set_prefixes(std::vector<std::string> list) {
+    std::set<std::string> wanted(list.begin(), list.end());
+    for (auto it = listings.begin(); it != listings.end();) {
+      if (wanted.count(it->first) == 0) {
+        for (auto& [path, key] : keys) key->prefixes.erase(it->first);
+        it = listings.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& p : wanted) listings.try_emplace(p);
+    drop_unwatched();
+  }
+
+  KeyPtr key_for(const std::string& path) {
+    auto& k = keys[path];
+    if (!k) {
+      k = std::make_shared<Key>();
+      k->path = path;
+    }
+    return k;
+  }
+
+  void drop_unwatched() {
+    std::erase_if(keys, [](const auto& kv) { return !kv.second->explicit_key && kv.second->prefixes.empty(); });
+  }
+
+  // --- mounts --------------------------------------------------------------------------------
+
+  // The mount of `path`: reuse a known mount that is a whole-segment prefix, else ask Vault.
+  asio::awaitable<Result<KeyLocation>> locate(std::string path) {
+    auto vp = vault::VaultPath::parse(path);
+    if (!vp) co_return vp.error();
+    for (const auto& m : mounts) {
+      if (!m.path.empty() && vp->starts_with(m.path)) {
+        auto split = m.split(*vp);
+        if (split) co_return KeyLocation{path, split->mount.str(), split->key.str(), m.version};
+      }
+    }
+    auto info = co_await vault.detect_mount(*vp);
+    if (!info) co_return info.error();
+    auto split = info->split(*vp);
+    if (!split) co_return split.error();
+    if (!info->path.empty()) {
+      mounts.push_back(*info);
+      spdlog::info("vault: {} is on mount {} (KV v{})", path, info->path.str(), static_cast<int>(info->version));
+    }
+    co_return KeyLocation{path, split->mount.str(), split->key.str(), info->version};
+  }
+
+  // --- reading one key -----------------------------------------------------------------------
+
+  asio::awaitable<ReadResult> read_key(KeyPtr k, bool force, ObservationSource source, bool emit = true) {
+    ReadResult out;
+    out.path = k->path;
+    ++stats.reads;
+    if (!k->location) {
+      auto loc = co_await locate(k->path);
+      if (!loc) {
+        note_failure(k, loc.error());
+        out.error = loc.error();
+        co_return out;
+      }
+      k->location = *loc;
+      if (location_listener) location_listener(*k->location);
+    }
+    const KeyLocation loc = *k->location;
+    vault::KvPath kvp{vault::VaultPath::parse(loc.mount).value(), vault::VaultPath::parse(loc.key).value()};
+    Observation obs;
+    obs.mount = loc.mount;
+    obs.key = loc.key;
+    obs.kv = loc.kv;
+    obs.source = source;
+    obs.force = force;
+    Seen now_seen;
+    if (loc.kv == KvVersion::v2) {
+      auto md = co_await vault.read_kv2_metadata(kvp);
+      if (!md && !md.error().is(Errc::vault_not_found)) {
+        note_failure(k, md.error());
+        out.error = md.error();
+        co_return out;
+      }
+      if (!md) {
+        obs.state = SourceState::missing;
+      } else {
+        obs.version = md->current_version;
+        obs.lineage = md->created_time;
+        obs.state = md->current_state(clock.system_now());
+        if (const auto* cur = md->current()) obs.written_at = cur->created_at;
+      }
+      now_seen = Seen{obs.version, obs.lineage, obs.state, {}};
+    } else {
+      auto data = co_await vault.read_kv1(kvp);
+      if (!data && !data.error().is(Errc::vault_not_found)) {
+        note_failure(k, data.error());
+        out.error = data.error();
+        co_return out;
+      }
+      obs.state = data ? SourceState::present : SourceState::missing;
+      now_seen = Seen{0, {}, obs.state, data ? content_hash(data->data) : std::string()};
+    }
+    note_success(k);
+    if (!emit) {
+      out.observation = obs;
+      co_return out;
+    }
+    if (force || !k->seen || *k->seen != now_seen) {
+      k->seen = now_seen;
+      ++stats.observations;
+      out.observation = obs;
+      sink(obs);
+    }
+    co_return out;
+  }
+
+  void note_failure(const KeyPtr& k, const Error& e) {
+    ++stats.read_failures;
+    ++k->failures;
+    const bool first = !k->last_error || k->last_error->code != e.code;
+    k->last_error = e;
+    if (e.error_class() != ErrorClass::transient && e.error_class() != ErrorClass::auth) {
+      k->answered = true;  // a definite (if bad) answer
+      check_first_sweep();
+    }
+    // Log the first failure of a kind loudly, repeats quietly.
+    if (first) {
+      spdlog::warn("watch: cannot read {}: {}", k->path, e.describe());
+    } else {
+      spdlog::debug("watch: cannot read {} (failure {}): {}", k->path, k->failures, e.describe());
+    }
+    if (e.error_class() == ErrorClass::transient || e.error_class() == ErrorClass::auth) schedule_retry(k);
+  }
+
+  void note_success(const KeyPtr& k) {
+    if (k->last_error) spdlog::info("watch: {} readable again", k->path);
+    k->answered = true;
+    k->last_error.reset();
+    k->failures = 0;
+    check_first_sweep();
+  }
+
+  // The first full read is done once a sweep has gone over every key and each of them has
+  // given an answer (late answers from quick retries count).
+  void check_first_sweep() {
+    if (first_sweep || !swept_once || !all_answered()) return;
+    first_sweep = true;
+    spdlog::info("watch: first full read of Vault done ({} keys)", keys.size());
+  }
+
+  // A key that failed transiently is read again soon, not only at the next sweep.
+  void schedule_retry(const KeyPtr& k) {
+    if (k->retry_pending || stopping) return;
+    k->retry_pending = true;
+    auto delay = options.retry_base;
+    for (int i = 1; i < k->failures && delay < options.poll_interval; ++i) delay *= 2;
+    delay = std::min(delay, options.poll_interval);
+    asio::co_spawn(ex, retry_later(shared_from_this(), k, delay), asio::detached);
+  }
+
+  static asio::awaitable<void> retry_later(std::shared_ptr<Impl> self, KeyPtr k, std::chrono::milliseconds delay) {
+    asio::steady_timer t(self->ex, delay);
+    auto [ec] = co_await t.async_wait(kTuple);
+    k->retry_pending = false;
+    if (ec || self->stopping || self->keys.count(k->path) == 0 || !k->last_error) co_return;
+    co_await self->acquire();
+    co_await self->read_key(k, false, ObservationSource::poll);
+    self->release();
+  }
+
+  // --- concurrency cap -----------------------------------------------------------------------
+
+  asio::awaitable<void> acquire() {
+    while (in_flight >= options.concurrency) co_await slot_free.async_wait(kTuple);
+    ++in_flight;
+  }
+
+  void release() {
+    --in_flight;
+    slot_free.cancel();  // wakes every waiter; they re-check
+  }
+
+  static asio::awaitable<void> read_detached(std::shared_ptr<Impl> self, KeyPtr k) {
+    co_await self->read_key(k, false, ObservationSource::poll);
+    self->release();
+  }
+
+  // --- mapping sets --------------------------------------------------------------------------
+
+  asio::awaitable<void> list_sets() {
+    // A copy: set_prefixes() may change the map while this loop waits for Vault.
+    std::vector<std::string> prefixes;
+    for (const auto& [p, members] : listings) prefixes.push_back(p);
+    for (const auto& prefix : prefixes) {
+      auto loc = co_await locate(strip_slashes(prefix));
+      if (!loc) {
+        spdlog::warn("watch: cannot list mapping set {}: {}", prefix, loc.error().describe());
+        continue;
+      }
+      auto mount = vault::VaultPath::parse(loc->mount);
+      auto dir = vault::VaultPath::parse(loc->key);
+      if (!mount || !dir) continue;
+      // No co_await inside ?: — g++ 12 miscompiles it.
+      Result<std::vector<std::string>> keys_found = std::vector<std::string>{};
+      if (loc->kv == KvVersion::v2) {
+        keys_found = co_await vault.list_kv2(*mount, *dir);
+      } else {
+        keys_found = co_await vault.list_kv1(*mount, *dir);
+      }
+      auto it = listings.find(prefix);
+      if (it == listings.end()) continue;  // removed meanwhile
+      auto& current = it->second;
+      if (!keys_found) {
+        spdlog::warn("watch: cannot list mapping set {}: {}", prefix, keys_found.error().describe());
+        continue;
+      }
+      SetListing listing;
+      listing.prefix = prefix;
+      std::set<Gstin> found;
+      for (const auto& name : *keys_found) {
+        if (name.empty() || name.back() == '/') continue;  // sub-folders are not GSTINs
+        auto g = Gstin::parse(name, options.gstin_mode);
+        if (!g) {
+          listing.invalid_keys.push_back(name);
+          if (reported_invalid.insert(prefix + name).second) {
+            spdlog::warn("watch: key {}{} under a mapping set is not a valid GSTIN and is ignored: {}", prefix, name,
+                         g.error().message);
+          }
+          continue;
+        }
+        found.insert(*g);
+      }
+      for (const auto& g : found) {
+        if (current.count(g) == 0) listing.added.push_back(g);
+      }
+      for (const auto& g : current) {
+        if (found.count(g) == 0) listing.removed.push_back(g);
+      }
+      // Watch exactly the listed keys of this set.
+      for (auto& [path, key] : keys) key->prefixes.erase(prefix);
+      for (const auto& g : found) key_for(prefix + g.str())->prefixes.insert(prefix);
+      drop_unwatched();
+      if (!listing.added.empty() || !listing.removed.empty()) {
+        spdlog::info("watch: mapping set {}: {} GSTIN(s), {} added, {} removed{}", prefix, found.size(),
+                     listing.added.size(), listing.removed.size(),
+                     listing.invalid_keys.empty() ? std::string()
+                                                  : fmt::format(", {} invalid key(s) ignored", listing.invalid_keys.size()));
+      }
+      for (const auto& g : listing.removed) {
+        spdlog::warn("watch: GSTIN {} is no longer under {}; it is not watched any more", g.str(), prefix);
+      }
+      listing.gstins.assign(found.begin(), found.end());
+      current = std::move(found);
+      if (set_listener) set_listener(listing);
+    }
+  }
+
+  // --- sweeps ----------------------------------------------------------------------------------
+
+  static asio::awaitable<void> run(std::shared_ptr<Impl> self) {
+    while (!self->stopping) {
+      const SteadyTime cycle_start = std::chrono::steady_clock::now();
+      co_await self->list_sets();
+      const auto interval = self->events_active ? self->options.resync_interval : self->options.poll_interval;
+      // Each key gets a slot spread evenly over the interval, plus jitter.
+      std::vector<std::pair<std::chrono::steady_clock::duration, KeyPtr>> plan;
+      const std::size_t n = self->keys.size();
+      std::size_t i = 0;
+      std::uniform_int_distribution<std::int64_t> jitter(0, std::max<std::int64_t>(self->options.jitter.count(), 0));
+      for (auto& [path, key] : self->keys) {
+        auto offset = std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval) * i / std::max<std::size_t>(n, 1);
+        offset += std::chrono::milliseconds(jitter(self->rng));
+        plan.emplace_back(std::min<std::chrono::steady_clock::duration>(offset, interval), key);
+        ++i;
+      }
+      std::sort(plan.begin(), plan.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (auto& [offset, key] : plan) {
+        if (self->stopping) co_return;
+        self->sweep_timer.expires_at(cycle_start + offset);
+        auto [ec] = co_await self->sweep_timer.async_wait(kTuple);
+        if (ec && self->stopping) co_return;
+        if (self->keys.count(key->path) == 0) continue;  // dropped meanwhile
+        co_await self->acquire();
+        asio::co_spawn(self->ex, read_detached(self, key), asio::detached);
+      }
+      // Wait for this sweep's reads before counting it.
+      while (self->in_flight > 0) co_await self->slot_free.async_wait(kTuple);
+      ++self->stats.sweeps;
+      self->swept_once = true;
+      self->check_first_sweep();
+      if (self->sweep_listener) self->sweep_listener(self->stats.sweeps);
+      self->sweep_timer.expires_at(cycle_start + interval);
+      auto [ec] = co_await self->sweep_timer.async_wait(kTuple);
+      if (ec && self->stopping) co_return;
+    }
+  }
+
+  bool all_answered() const {
+    return std::all_of(keys.begin(), keys.end(), [](const auto& kv) { return kv.second->answered; });
+  }
+
+  asio::any_io_executor ex;
+  vault::Client& vault;
+  WatcherOptions options;
+  Clock& clock;
+  Sink sink;
+  SetListener set_listener;
+  LocationListener location_listener;
+  std::function<void(std::uint64_t)> sweep_listener;
+  std::mt19937_64 rng;
+  std::map<std::string, KeyPtr> keys;
+  std::map<std::string, std::set<Gstin>> listings;
+  std::set<std::string> reported_invalid;
+  std::vector<vault::MountInfo> mounts;
+  int in_flight = 0;
+  asio::steady_timer slot_free;
+  asio::steady_timer sweep_timer;
+  bool stopping = false;
+  bool first_sweep = false;
+  bool swept_once = false;
+  bool events_active = false;
+  WatcherStats stats;
+};
+
+Watcher::Watcher(asio::any_io_executor executor, vault::Client& vault, WatcherOptions options, Clock& clock,
+                 Sink sink)
+    : impl_(std::make_shared<Impl>(std::move(executor), vault, options, clock, std::move(sink))) {}
+
+Watcher::~Watcher() {
+  impl_->stopping = true;
+  impl_->sweep_timer.cancel();
+  impl_->slot_free.cancel();
+}
+
+void Watcher::set_keys(std::vector<std::string> paths) { impl_->set_keys(std::move(paths)); }
+void Watcher::set_prefixes(std::vector<std::string> prefixes) { impl_->set_prefixes(std::move(prefixes)); }
+void Watcher::on_set_listing(SetListener listener) { impl_->set_listener = std::move(listener); }
+void Watcher::on_location(LocationListener listener) { impl_->location_listener = std::move(listener); }
+void Watcher::on_sweep(std::function<void(std::uint64_t)> listener) { impl_->sweep_listener = std::move(listener); }
+
+asio::awaitable<void> Watcher::run() {
+  auto impl = impl_;
+  struct Stop {
+    Impl& i;
+    ~Stop() { i.stopping = true; }
+  } stop{*impl};
+  co_await Impl::run(impl);
+}
+
+asio::awaitable<std::vector<ReadResult>> Watcher::read_now(std::vector<std::string> paths, bool force, bool emit) {
+  auto impl = impl_;
+  std::vector<KeyPtr> targets;
+  if (paths.empty()) {
+    for (auto& [path, key] : impl->keys) targets.push_back(key);
+  } else {
+    for (const auto& p : paths) {
+      auto it = impl->keys.find(p);
+      if (it != impl->keys.end()) targets.push_back(it->second);
+    }
+  }
+  std::vector<ReadResult> out;
+  for (auto& k : targets) {
+    co_await impl->acquire();
+    auto r = co_await impl->read_key(k, force, ObservationSource::trigger, emit);
+    impl->release();
+    out.push_back(std::move(r));
+  }
+  co_return out;
+}
+
+bool Watcher::first_sweep_done() const noexcept { return impl_->first_sweep; }
+
+std::map<std::string, std::string> Watcher::problems() const {
+  std::map<std::string, std::string> out;
+  for (const auto& [path, key] : impl_->keys) {
+    if (key->last_error) out.emplace(path, key->last_error->describe());
+  }
+  return out;
+}
+
+std::optional<KeyLocation> Watcher::location(const std::string& path) const {
+  auto it = impl_->keys.find(path);
+  if (it == impl_->keys.end()) return std::nullopt;
+  return it->second->location;
+}
+
+WatcherStats Watcher::stats() const {
+  WatcherStats s = impl_->stats;
+  s.events_active = impl_->events_active;
+  s.keys = impl_->keys.size();
+  return s;
+}
+
+}  // namespace nicsync::watch
