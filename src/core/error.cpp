@@ -82,6 +82,9 @@ constexpr Entry kEntries[] = {
      ErrorClass::permanent},
     {Errc::sync_superseded, "sync_superseded", "superseded by a newer version", ErrorClass::none},
     {Errc::sync_max_age, "sync_max_age", "delivery exceeded its maximum age", ErrorClass::permanent},
+
+    {Errc::sys_notify_failed, "sys_notify_failed", "could not notify systemd", ErrorClass::transient},
+    {Errc::sys_hardening_failed, "sys_hardening_failed", "process hardening failed", ErrorClass::permanent},
 };
 
 const Entry* find(int value) noexcept {

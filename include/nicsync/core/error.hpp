@@ -82,6 +82,10 @@ enum class Errc {
   sync_source_deleted = 600,  ///< the current Vault version is deleted or destroyed
   sync_superseded,            ///< a newer version replaced this delivery
   sync_max_age,               ///< retries exceeded the maximum age; parked
+
+  // sys
+  sys_notify_failed = 800,  ///< a message to systemd through NOTIFY_SOCKET could not be sent
+  sys_hardening_failed,     ///< a process hardening step (core dumps off) failed
 };
 
 /// How the engine reacts to a failure.
