@@ -1,5 +1,7 @@
 #include "nicsync/sys/watchdog.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
@@ -68,7 +70,9 @@ void arm(const std::shared_ptr<WatchdogState>& s, std::chrono::steady_clock::dur
 }  // namespace
 
 WatchdogPinger::WatchdogPinger(asio::any_io_executor ex, Notifier notifier, std::chrono::microseconds interval)
-    : state_(std::make_shared<WatchdogState>(std::move(ex), notifier, interval)) {}
+    // A zero interval would spin the loop; systemd cannot enforce anything that short anyway.
+    : state_(std::make_shared<WatchdogState>(std::move(ex), notifier,
+                                             std::max(interval, std::chrono::microseconds(kMinInterval)))) {}
 
 WatchdogPinger::~WatchdogPinger() { stop(); }
 

@@ -376,6 +376,17 @@ TEST_F(WatchdogTest, DestroyingThePingerCancelsAPingAlreadyHandedToTheLoop) {
   }());
 }
 
+TEST_F(WatchdogTest, AZeroIntervalIsRaisedInsteadOfSpinningTheLoop) {
+  WatchdogPinger pinger(io_.get_executor(), Notifier(), std::chrono::microseconds(0));
+  pinger.start();
+  std::vector<Clock::time_point> at;
+  run_for(io_, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 5; ++i) at.push_back((co_await systemd_.receive()).at);
+  }());
+  ASSERT_EQ(at.size(), 5u);
+  EXPECT_GE(at.back() - at.front(), 4 * WatchdogPinger::kMinInterval - 500us);
+}
+
 TEST_F(SysNotifyTest, WatchdogKeepsPingingThroughAFailureAndRecovers) {
   // systemd's socket is not there yet (re-executing, say): the first ping fails, is not counted,
   // and does not stop the pinger; once the socket is back, the next ping gets through.

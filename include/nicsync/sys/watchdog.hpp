@@ -22,6 +22,9 @@ struct WatchdogState;
 /// pinging for a dead daemon. `start()` and `stop()` run on the loop thread (or before it runs).
 class WatchdogPinger {
  public:
+  /// Shortest interval used; shorter ones are raised to it.
+  static constexpr std::chrono::milliseconds kMinInterval{1};
+
   /// `interval` is usually `Notifier::watchdog_interval()` (half of WatchdogSec=).
   WatchdogPinger(boost::asio::any_io_executor ex, Notifier notifier, std::chrono::microseconds interval);
   /// Stops the pings.
