@@ -25,7 +25,9 @@
 ///
 ///   // 5. SIGHUP:  notifier.reloading(); ...validate and swap...; notifier.ready();
 ///   //    (send READY=1 again whether the new config was taken or the old one kept)
-///   // 6. SIGTERM: notifier.stopping(); ...bounded grace...; watchdog->stop();
+///   // 6. SIGTERM: notifier.stopping(); ...bounded grace...; then watchdog->stop() last: keep
+///   //    pinging through the grace (the loop still runs), and stop it so io.run() can return
+///   //    (its pending timer is work that keeps the loop alive).
 /// ```
 ///
 /// Every call returns `Result<void>`: a failure (`Errc::sys_notify_failed`) is worth a log line,
