@@ -13,7 +13,7 @@ namespace detail {
 
 struct WatchdogState {
   WatchdogState(asio::any_io_executor ex, Notifier n, std::chrono::microseconds i)
-      : timer(std::move(ex)), notifier(n), interval(i) {}
+      : timer(ex), notifier(n), interval(i) {}
 
   asio::steady_timer timer;
   Notifier notifier;
