@@ -277,7 +277,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     Transfer& t = *owned;
     --stats.in_flight;
     if (t.slot.is_connected()) t.slot.clear();
-    if (t.request.sensitive) secure_wipe(t.request.body);
+    if (t.request.sensitive) {
+      secure_wipe(t.request.body);
+      for (auto& h : t.request.headers) secure_wipe(h.value);  // tokens travel in headers
+    }
     release_transfer_handles(t);
     complete_now(std::move(t.handler), std::move(result));
   }

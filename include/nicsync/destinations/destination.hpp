@@ -4,8 +4,10 @@
 /// The sync engine calls `push` once per attempt; the destination maps every provider answer
 /// to a classified `Error`.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,10 +44,17 @@ using SecretProvider = std::function<boost::asio::awaitable<Result<Secret>>()>;
 
 /// Counters a destination exposes for metrics and status (no secret material).
 struct DestinationStats {
-  std::uint64_t pushes = 0;
-  std::uint64_t push_failures = 0;
+  std::uint64_t pushes = 0;                     ///< pushes the provider confirmed
+  std::uint64_t push_failures = 0;              ///< pushes that ended in an error
   std::uint64_t token_requests_today = 0;       ///< ClearTax access-token calls made this UTC day
   std::int64_t token_requests_left_today = -1;  ///< -1 when the destination has no such limit
+  std::uint64_t token_requests_last_hour = 0;
+  std::int64_t token_requests_hourly_cap = -1;  ///< -1 when the destination has no such limit
+  /// Pushes repeated once after the provider rejected the token or key (then re-read or refreshed).
+  std::uint64_t auth_retries = 0;
+  bool token_cached = false;  ///< a token is held and not known to be expired
+  /// Expiry of the held access token; nothing if none is held or it never expires.
+  std::optional<std::chrono::system_clock::time_point> token_valid_till;
 };
 
 class Destination {

@@ -50,7 +50,8 @@ struct Request {
   /// Connect somewhere else than the URL's host while keeping its name for TLS
   /// (curl's CONNECT_TO, "host:port:connect-host:connect-port"); for a TLS server name override.
   std::string connect_to;
-  /// The body carries secrets: the client wipes its copy once the request is done.
+  /// The body or headers carry secrets: the client wipes its copies (body and header values)
+  /// once the request is done.
   bool sensitive = false;
 };
 

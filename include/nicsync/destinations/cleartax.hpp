@@ -1,0 +1,80 @@
+#pragma once
+/// \file
+/// ClearTax destination: `store_nic_credentials` (reference/gst-domain.md §1.3) with either a
+/// static user auth token or a client secret exchanged for a cached, shared access token.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "nicsync/core/clock.hpp"
+#include "nicsync/destinations/destination.hpp"
+#include "nicsync/http/client.hpp"
+
+namespace nicsync::destinations {
+
+/// How the destination authenticates to ClearTax (§1.2).
+enum class ClearTaxAuth {
+  /// A user auth token generated in the E-Invoicing UI; no expiry; read from the provider.
+  static_token,
+  /// A Clear API client secret, exchanged at `GET /integration/v1/authz/token` for an access
+  /// token (288 calls a day; a new token revokes the previous one).
+  client_secret,
+};
+
+struct ClearTaxConfig {
+  std::string name = "cleartax";                  ///< configuration name (logs, metrics, cache file)
+  std::string base_url = "https://api.clear.in";  ///< no trailing slash needed
+  /// Base of the token endpoint; empty = `base_url`.
+  std::string token_base_url;
+  ClearTaxAuth auth = ClearTaxAuth::client_secret;
+  /// Directory of the access-token cache file (the daemon's state directory); empty = no cache.
+  std::string state_dir;
+  std::chrono::milliseconds push_timeout{30'000};   ///< whole store_nic_credentials request
+  std::chrono::milliseconds token_timeout{15'000};  ///< whole token request
+  std::chrono::milliseconds connect_timeout{10'000};
+  /// Refresh this long before `valid_till` (at most a quarter of the token's lifetime).
+  std::chrono::seconds token_refresh_margin{300};
+  int token_calls_per_hour = 12;  ///< our own cap, below the provider's allowance
+  int token_calls_per_day = 288;  ///< the provider's allowance per UTC day (§1.2)
+
+  /// Checks every field; the error names the field and what is expected.
+  [[nodiscard]] Result<void> validate() const;
+};
+
+/// Maps a `store_nic_credentials` answer to success or a classified error (table in
+/// cleartax.cpp). Secrets in `scrub` are removed from any provider text quoted in the message.
+/// Exposed for unit tests.
+Result<void> interpret_store_response(const http::Response& response, std::string_view gstin, std::string_view what,
+                                      std::initializer_list<std::string_view> scrub = {});
+
+/// Parses ClearTax's `valid_till` ("2026-03-14T15:26:53+00:00", also 'Z' and fractions).
+std::optional<std::chrono::system_clock::time_point> parse_valid_till(std::string_view text);
+
+class ClearTaxDestination final : public Destination {
+ public:
+  /// `auth_secret` gives the static token or the client secret, as `config.auth` says. Throws
+  /// std::invalid_argument if `config.validate()` fails.
+  ClearTaxDestination(boost::asio::any_io_executor executor, http::Client& client, ClearTaxConfig config,
+                      SecretProvider auth_secret, const Clock& clock = Clock::real());
+  ~ClearTaxDestination() override;
+
+  [[nodiscard]] const std::string& name() const noexcept override;
+  [[nodiscard]] std::string_view kind() const noexcept override { return "cleartax"; }
+  boost::asio::awaitable<Result<void>> push(Delivery delivery, Credential credential) override;
+  boost::asio::awaitable<Result<void>> probe() override;
+  [[nodiscard]] DestinationStats stats() const override;
+
+  /// Path of the access-token cache file (empty without a state directory).
+  [[nodiscard]] std::string token_cache_path() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace nicsync::destinations
