@@ -690,6 +690,12 @@ asio::awaitable<Result<void>> refresh(ImplPtr self) {
     spdlog::warn("destination={} token request failed: {}", cfg.name, failure->describe());
     co_return *failure;
   }
+  if (till && *till <= now + std::chrono::seconds(60)) {
+    spdlog::warn(
+        "destination={} the new ClearTax token is valid only until {:%FT%TZ} (now {:%FT%TZ}): check the "
+        "system clock and the API client's token lifetime",
+        cfg.name, std::chrono::floor<std::chrono::seconds>(*till), std::chrono::floor<std::chrono::seconds>(now));
+  }
   self->token = std::move(access);
   self->valid_till = till;
   self->obtained_at = now;
@@ -708,17 +714,18 @@ asio::awaitable<Result<TokenRef>> acquire(ImplPtr self) {
     if (self->flight.running()) {
       auto r = co_await self->flight.wait();
       if (!r) co_return r.error();
-      continue;
+    } else {
+      auto guard = self->flight.begin();
+      auto r = co_await refresh(self);
+      guard.finish(r);
+      if (!r) co_return r.error();
     }
-    auto guard = self->flight.begin();
-    auto r = co_await refresh(self);
-    guard.finish(r);
-    if (!r) co_return r.error();
+    // A token fresh from ClearTax is used even if its valid_till is already inside the refresh
+    // margin (short validity, clock skew): refreshing again would only spend the daily calls.
+    if (!self->token.empty()) co_return TokenRef{self->token, self->generation};
   }
   co_return Error(Errc::dest_unauthorized,
-                  fmt::format("destination {}: a fresh ClearTax token was already unusable (is the token "
-                              "validity shorter than the clock skew?)",
-                              self->config.name));
+                  fmt::format("destination {}: every new ClearTax token was rejected at once", self->config.name));
 }
 
 // Forgets the token a request was refused with, unless a newer one already replaced it.

@@ -442,6 +442,20 @@ TEST_F(ClearTaxDestinationTest, DailyCounterAndQuota) {
   EXPECT_EQ(token_calls(), 6u);  // no call made
 }
 
+TEST_F(ClearTaxDestinationTest, TokenExpiringOnArrivalIsNotRefreshedInALoop) {
+  // valid_till == now (a token lifetime of zero, or a skewed clock): each fresh token is tried
+  // once; the push fails after one refresh instead of spending token calls in a loop.
+  fake_->set_token_validity(std::chrono::seconds(0));
+  LogCapture log;
+  auto d = make();
+  auto r = push_one(*d, 1);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().is(Errc::dest_unauthorized)) << r.error().describe();
+  EXPECT_EQ(token_calls(), 2u);
+  EXPECT_EQ(store_calls(), 2u);
+  EXPECT_NE(log.text().find("check the system clock"), std::string::npos) << log.text();
+}
+
 TEST_F(ClearTaxDestinationTest, TokenThatNeverExpires) {
   fake_->set_token_validity(std::nullopt);
   auto d = make();
