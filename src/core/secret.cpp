@@ -17,7 +17,8 @@ void secure_wipe(void* data, std::size_t size) noexcept {
 }
 
 Secret::Secret(std::string_view value) : data_(new char[value.size() + 1]), size_(value.size()) {
-  std::memcpy(data_.get(), value.data(), value.size());
+  // An empty view may have a null data(): memcpy must not see it, even for 0 bytes.
+  if (!value.empty()) std::memcpy(data_.get(), value.data(), value.size());
   data_[size_] = '\0';
 }
 

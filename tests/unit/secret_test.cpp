@@ -46,6 +46,19 @@ TEST(Secret, ExposeAndCompare) {
   EXPECT_EQ(a.size(), kPlanted.size());
 }
 
+// Copying an empty (default) Secret copies from a null view; UBSan checks the memcpy.
+TEST(Secret, EmptyCopies) {
+  Secret empty;
+  Secret copy(empty);
+  Secret assigned;
+  assigned = empty;
+  Secret from_view{std::string_view()};
+  EXPECT_TRUE(copy.empty());
+  EXPECT_TRUE(assigned.empty());
+  EXPECT_TRUE(from_view.empty());
+  EXPECT_TRUE(copy == empty);
+}
+
 // The release observer sees each buffer after the wipe and before it is freed.
 struct Released {
   static inline int count = 0;
