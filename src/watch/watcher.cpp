@@ -1,19 +1,21 @@
 #include "nicsync/watch/watcher.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <random>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include "nicsync/core/duration.hpp"
+#include "nicsync/vault/events.hpp"
 
 namespace nicsync::watch {
 namespace asio = boost::asio;
@@ -340,8 +342,9 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       if (!listing.added.empty() || !listing.removed.empty()) {
         spdlog::info("watch: mapping set {}: {} GSTIN(s), {} added, {} removed{}", prefix, found.size(),
                      listing.added.size(), listing.removed.size(),
-                     listing.invalid_keys.empty() ? std::string()
-                                                  : fmt::format(", {} invalid key(s) ignored", listing.invalid_keys.size()));
+                     listing.invalid_keys.empty()
+                         ? std::string()
+                         : fmt::format(", {} invalid key(s) ignored", listing.invalid_keys.size()));
       }
       for (const auto& g : listing.removed) {
         spdlog::warn("watch: GSTIN {} is no longer under {}; it is not watched any more", g.str(), prefix);
@@ -355,8 +358,18 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   // --- sweeps ----------------------------------------------------------------------------------
 
   static asio::awaitable<void> run(std::shared_ptr<Impl> self) {
+    if (self->options.mode != Mode::poll) {
+      self->events_running = true;
+      asio::co_spawn(self->ex, events_loop(self),
+                     asio::bind_cancellation_slot(self->events_stop.slot(), asio::detached));
+      // Subscribe first, then sweep: wait (briefly) for the subscription to settle either way.
+      self->sweep_timer.expires_after(std::chrono::seconds(5));
+      if (!self->events_settled) co_await self->sweep_timer.async_wait(kTuple);
+    }
     while (!self->stopping) {
       const SteadyTime cycle_start = std::chrono::steady_clock::now();
+      // After a (re)subscribe the sweep is not spread: events missed before it must be caught now.
+      const bool fast = std::exchange(self->fast_sweep, false);
       co_await self->list_sets();
       const auto interval = self->events_active ? self->options.resync_interval : self->options.poll_interval;
       // Each key gets a slot spread evenly over the interval, plus jitter.
@@ -365,8 +378,10 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       std::size_t i = 0;
       std::uniform_int_distribution<std::int64_t> jitter(0, std::max<std::int64_t>(self->options.jitter.count(), 0));
       for (auto& [path, key] : self->keys) {
-        auto offset = std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval) * i / std::max<std::size_t>(n, 1);
+        auto offset =
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval) * i / std::max<std::size_t>(n, 1);
         offset += std::chrono::milliseconds(jitter(self->rng));
+        if (fast) offset = {};
         plan.emplace_back(std::min<std::chrono::steady_clock::duration>(offset, interval), key);
         ++i;
       }
@@ -386,10 +401,80 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       self->swept_once = true;
       self->check_first_sweep();
       if (self->sweep_listener) self->sweep_listener(self->stats.sweeps);
+      if (self->fast_sweep) continue;  // a resubscribe happened during this sweep
       self->sweep_timer.expires_at(cycle_start + interval);
       auto [ec] = co_await self->sweep_timer.async_wait(kTuple);
       if (ec && self->stopping) co_return;
     }
+  }
+
+  // --- events (Vault Enterprise) -----------------------------------------------------------
+
+  static asio::awaitable<void> events_loop(std::shared_ptr<Impl> self) {
+    vault::EventSubscriber subscriber(self->vault);
+    self->subscriber = &subscriber;
+    // Named handlers: lambdas converted inside a co_await expression are destroyed twice by g++ 12.
+    vault::EventSubscriber::EventHandler on_event = [self](const vault::KvEvent& e) { self->on_event(e); };
+    vault::EventSubscriber::SubscribedHandler on_subscribed = [self] { self->on_subscribed(); };
+    auto r = co_await subscriber.run(std::move(on_event), std::move(on_subscribed));
+    self->subscriber = nullptr;
+    self->events_running = false;  // from here on its signal must not be emitted
+    self->events_active = false;
+    self->events_settled = true;
+    if (!r && r.error().is(Errc::vault_events_unavailable)) {
+      if (self->options.mode == Mode::events) {
+        self->events_problem = "[watch] mode = \"events\" but this Vault offers no event stream (" + r.error().message +
+                               "); polling every " + format_duration(self->options.resync_interval);
+        spdlog::error("watch: {}", self->events_problem);
+      } else {
+        spdlog::info("watch: this Vault offers no event stream; polling every {}",
+                     format_duration(self->options.poll_interval));
+      }
+      self->sweep_timer.cancel();  // polling takes over at the poll interval
+    }
+  }
+
+  void on_subscribed() {
+    const bool first = !events_active;
+    events_active = true;
+    events_settled = true;
+    ++stats.event_reconnects;
+    spdlog::info("watch: subscribed to Vault events; {} sweep now, then every {}", first ? "full" : "catch-up",
+                 format_duration(options.resync_interval));
+    fast_sweep = true;
+    sweep_timer.cancel();
+  }
+
+  void on_event(const vault::KvEvent& e) {
+    ++stats.events;
+    if (e.key.empty()) return;  // mount-wide (config-write)
+    const std::string path = e.mount + "/" + e.key;
+    auto it = keys.find(path);
+    if (it == keys.end()) {
+      // A new key under a mapping set: list again soon.
+      for (const auto& [prefix, members] : listings) {
+        if (path.starts_with(prefix)) {
+          fast_sweep = true;
+          sweep_timer.cancel();
+          break;
+        }
+      }
+      return;
+    }
+    asio::co_spawn(ex, read_on_event(shared_from_this(), it->second), asio::detached);
+  }
+
+  static asio::awaitable<void> read_on_event(std::shared_ptr<Impl> self, KeyPtr k) {
+    co_await self->acquire();
+    co_await self->read_key(k, false, ObservationSource::event);
+    self->release();
+  }
+
+  // The run is over (returned or cancelled): no more sweeps, and the event stream stops.
+  void finish() {
+    stopping = true;
+    // Only while the events coroutine runs: emitting into a finished co_spawn is undefined.
+    if (events_running) events_stop.emit(asio::cancellation_type::terminal);
   }
 
   bool all_answered() const {
@@ -415,12 +500,17 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   bool stopping = false;
   bool first_sweep = false;
   bool swept_once = false;
+  bool fast_sweep = true;  // the first sweep catches up at once (bounded by the concurrency cap)
+  bool events_settled = false;
+  bool events_running = false;
+  std::string events_problem;
+  vault::EventSubscriber* subscriber = nullptr;
+  asio::cancellation_signal events_stop;
   bool events_active = false;
   WatcherStats stats;
 };
 
-Watcher::Watcher(asio::any_io_executor executor, vault::Client& vault, WatcherOptions options, Clock& clock,
-                 Sink sink)
+Watcher::Watcher(asio::any_io_executor executor, vault::Client& vault, WatcherOptions options, Clock& clock, Sink sink)
     : impl_(std::make_shared<Impl>(std::move(executor), vault, options, clock, std::move(sink))) {}
 
 Watcher::~Watcher() {
@@ -437,11 +527,14 @@ void Watcher::on_sweep(std::function<void(std::uint64_t)> listener) { impl_->swe
 
 asio::awaitable<void> Watcher::run() {
   auto impl = impl_;
-  struct Stop {
-    Impl& i;
-    ~Stop() { i.stopping = true; }
-  } stop{*impl};
-  co_await Impl::run(impl);
+  // Explicit try/catch rather than an RAII guard: g++ 12 destroys coroutine locals out of order.
+  try {
+    co_await Impl::run(impl);
+  } catch (...) {
+    impl->finish();
+    throw;
+  }
+  impl->finish();
 }
 
 asio::awaitable<std::vector<ReadResult>> Watcher::read_now(std::vector<std::string> paths, bool force, bool emit) {
@@ -469,6 +562,7 @@ bool Watcher::first_sweep_done() const noexcept { return impl_->first_sweep; }
 
 std::map<std::string, std::string> Watcher::problems() const {
   std::map<std::string, std::string> out;
+  if (!impl_->events_problem.empty()) out.emplace("events", impl_->events_problem);
   for (const auto& [path, key] : impl_->keys) {
     if (key->last_error) out.emplace(path, key->last_error->describe());
   }

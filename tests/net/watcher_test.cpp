@@ -1,7 +1,7 @@
 // The watcher against the test Vault over loopback: new versions, deletes and destroys that
 // current_version does not show, recreated keys, KV v1 by content, mapping sets, triggers,
 // spreading reads over the interval, and recovery from a sealed Vault.
-#include <gtest/gtest.h>
+#include "nicsync/watch/watcher.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -11,9 +11,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
 
 #include "fakes/vault/fake_vault.hpp"
-#include "nicsync/watch/watcher.hpp"
 #include "testing/deadline.hpp"
 
 namespace nicsync::watch {
@@ -37,8 +37,8 @@ class WatcherTest : public ::testing::Test {
     vault_ = std::make_unique<vault::Client>(io_.get_executor(), c, Clock::real());
   }
 
-  void start(WatcherOptions o = {}) {
-    o.mode = Mode::poll;
+  void start(WatcherOptions o = {}, Mode mode = Mode::poll) {
+    o.mode = mode;
     if (o.poll_interval == std::chrono::milliseconds(60'000)) o.poll_interval = 300ms;
     o.jitter = 0ms;
     o.retry_base = 50ms;
@@ -84,7 +84,8 @@ class WatcherTest : public ::testing::Test {
     return std::nullopt;
   }
   std::size_t count_for(const std::string& key) const {
-    return static_cast<std::size_t>(std::count_if(seen_.begin(), seen_.end(), [&](const auto& o) { return o.key == key; }));
+    return static_cast<std::size_t>(
+        std::count_if(seen_.begin(), seen_.end(), [&](const auto& o) { return o.key == key; }));
   }
 
   asio::io_context io_;
@@ -222,13 +223,14 @@ TEST_F(WatcherTest, ReadsAreSpreadOverTheIntervalNotBurst) {
   WatcherOptions o;
   o.poll_interval = 600ms;
   start(o);
-  until([&] { return watcher_->stats().sweeps >= 2; });
-  // Metadata reads of the second sweep, in the test Vault's log.
+  until([&] { return watcher_->stats().sweeps >= 3; });
+  // Metadata reads of the second sweep (the first one catches up at once), in the test Vault's log.
   std::vector<std::chrono::steady_clock::time_point> reads;
   for (const auto& r : fake_.request_log()) {
     if (r.path.find("/v1/secret/metadata/nic/") == 0) reads.push_back(r.at);
   }
   ASSERT_GE(reads.size(), 12u);
+  EXPECT_LT(reads[5] - reads[0], 300ms) << "the first sweep catches up at once";
   const auto span = reads[11] - reads[6];
   EXPECT_GE(span, 400ms) << "six keys over 600 ms are read about 100 ms apart, not all at once";
 }
@@ -248,6 +250,72 @@ TEST_F(WatcherTest, ASealedVaultDelaysTheFirstSweepAndRecoversQuickly) {
   fake_.unseal();
   until([&] { return last_for(key).has_value(); });
   EXPECT_TRUE(watcher_->problems().empty());
+}
+
+class WatcherEventsTest : public WatcherTest {
+ protected:
+  void SetUp() override {
+    fakes::FakeVaultOptions o;
+    o.enterprise = true;
+    enterprise_.emplace(io_.get_executor(), o);
+    ASSERT_TRUE(enterprise_->start());
+    vault::ClientConfig c;
+    c.address = enterprise_->address();
+    c.auth.method = vault::AuthMethod::token;
+    c.auth.token = vault::Token(Secret("root"));
+    vault_ = std::make_unique<vault::Client>(io_.get_executor(), c, Clock::real());
+  }
+  void TearDown() override {
+    WatcherTest::TearDown();
+    enterprise_->stop();
+    testing::drain(io_);
+  }
+  std::optional<fakes::FakeVault> enterprise_;
+};
+
+TEST_F(WatcherEventsTest, EventsTriggerImmediateReadsAndResubscribingCatchesUp) {
+  const std::string key = std::string("nic/") + kG1;
+  enterprise_->kv_put("secret", key, {{"username", "u"}, {"password", "p1"}});
+  keys_ = {"secret/" + key};
+  WatcherOptions o;
+  o.poll_interval = 1h;
+  o.resync_interval = 1h;  // anything after the first sweep must come from events
+  start(o, Mode::auto_detect);
+  until([&] { return watcher_->stats().events_active && last_for(key).has_value(); });
+  enterprise_->kv_put("secret", key, {{"username", "u"}, {"password", "p2"}});
+  until([&] { return last_for(key)->version == 2; });
+  EXPECT_EQ(last_for(key)->source, ObservationSource::event);
+  enterprise_->kv_destroy("secret", key, {2});
+  until([&] { return last_for(key)->state == SourceState::destroyed; });
+  // The stream drops; a version written meanwhile is caught by the catch-up sweep.
+  const auto subscriptions = watcher_->stats().event_reconnects;
+  enterprise_->drop_connections();
+  enterprise_->kv_put("secret", key, {{"username", "u"}, {"password", "p3"}});
+  until([&] { return watcher_->stats().event_reconnects > subscriptions && last_for(key)->version == 3; });
+}
+
+TEST_F(WatcherTest, WithoutEventsAutoModeFallsBackToPolling) {
+  const std::string key = std::string("nic/") + kG1;
+  fake_.kv_put("secret", key, {{"username", "u"}, {"password", "p1"}});
+  keys_ = {"secret/" + key};
+  WatcherOptions o;
+  o.poll_interval = 300ms;
+  start(o, Mode::auto_detect);
+  until([&] { return last_for(key).has_value(); });
+  fake_.kv_put("secret", key, {{"username", "u"}, {"password", "p2"}});
+  until([&] { return last_for(key)->version == 2; });
+  EXPECT_FALSE(watcher_->stats().events_active);
+  EXPECT_EQ(last_for(key)->source, ObservationSource::poll);
+  EXPECT_TRUE(watcher_->problems().empty());
+}
+
+TEST_F(WatcherTest, EventsModeWithoutEventsIsAProblem) {
+  const std::string key = std::string("nic/") + kG1;
+  fake_.kv_put("secret", key, {{"username", "u"}, {"password", "p1"}});
+  keys_ = {"secret/" + key};
+  start({}, Mode::events);
+  until([&] { return watcher_->problems().count("events") == 1; });
+  EXPECT_NE(watcher_->problems().at("events").find("offers no event stream"), std::string::npos);
 }
 
 }  // namespace

@@ -55,9 +55,9 @@ struct KeyLocation {
 /// A mapping set's membership after a listing.
 struct SetListing {
   std::string prefix;
-  std::vector<Gstin> gstins;               ///< valid GSTIN keys, sorted
-  std::vector<std::string> invalid_keys;   ///< keys that failed GSTIN validation (with reasons in the log)
-  std::vector<Gstin> added;                ///< since the previous listing
+  std::vector<Gstin> gstins;              ///< valid GSTIN keys, sorted
+  std::vector<std::string> invalid_keys;  ///< keys that failed GSTIN validation (with reasons in the log)
+  std::vector<Gstin> added;               ///< since the previous listing
   std::vector<Gstin> removed;
 };
 
@@ -85,8 +85,7 @@ class Watcher {
   using SetListener = std::function<void(const SetListing&)>;
   using LocationListener = std::function<void(const KeyLocation&)>;
 
-  Watcher(boost::asio::any_io_executor executor, vault::Client& vault, WatcherOptions options, Clock& clock,
-          Sink sink);
+  Watcher(boost::asio::any_io_executor executor, vault::Client& vault, WatcherOptions options, Clock& clock, Sink sink);
   ~Watcher();
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
