@@ -266,7 +266,9 @@ GoValue FakeVault::Impl::auth_block(const Token& t) const {
   // logical.HTTPAuth field order; token_policies/identity_policies are omitempty.
   std::int64_t lease = 0;
   if (t.expire_steady) {
-    lease = std::chrono::duration_cast<std::chrono::seconds>(*t.expire_steady - steady_now()).count();
+    // Vault reports the TTL it granted (whole seconds), not a remainder cut down by the
+    // microseconds spent since the token was issued: round, do not truncate.
+    lease = std::chrono::round<std::chrono::seconds>(*t.expire_steady - steady_now()).count();
     if (lease < 0) lease = 0;
   }
   GoValue a = GoValue::object();
