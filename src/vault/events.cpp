@@ -270,9 +270,11 @@ struct EventSubscriber::Impl : std::enable_shared_from_this<EventSubscriber::Imp
     websocket::stream_base::timeout timeouts;
     timeouts.handshake_timeout = options.connect_timeout;
     timeouts.idle_timeout = options.idle_timeout;
-    // Vault never reads what the client sends, so it would not answer our pings; its own
-    // pings every 30 s keep the idle timer happy.
-    timeouts.keep_alive_pings = false;
+    // Beast 1.81 only counts received frames (Vault's own pings every 30 s included) towards
+    // the idle timer when keep-alive pings are on; without them a stream would be cut
+    // idle_timeout after the upgrade however busy it is. Our pings are answered by the peer's
+    // websocket layer; a stream that receives nothing for about idle_timeout is dead.
+    timeouts.keep_alive_pings = true;
     ws.set_option(timeouts);
     ws.set_option(
         websocket::stream_base::decorator(Decorate{held.token.secret(), client->config.vault_namespace.str()}));
@@ -302,9 +304,9 @@ struct EventSubscriber::Impl : std::enable_shared_from_this<EventSubscriber::Imp
       auto [ec, n] = co_await ws.async_read(buffer, kTuple);
       if (ec) {
         stats.subscribed = false;
-        ++stats.disconnects;
         auto cs = co_await asio::this_coro::cancellation_state;
         if (cs.cancelled() != asio::cancellation_type::none) co_return SessionResult{End::cancelled, Error()};
+        ++stats.disconnects;
         std::string why = ec.message();
         if (ec == websocket::error::closed) {
           why = fmt::format("closed by Vault (code {}{}{})", static_cast<int>(ws.reason().code),

@@ -67,6 +67,14 @@ class VaultEventsScripted : public ::testing::Test {
                          http::ServerResponse resp;
                          resp.websocket = [this](http::WebSocket& ws) -> asio::awaitable<void> {
                            const int session = ++sessions_;
+                           if (hang_first_ && session == 1) {
+                             // A peer that stops answering (not even pongs: it never reads).
+                             co_await ws.send_text(write_event("nic/A", 1));
+                             asio::steady_timer t(co_await asio::this_coro::executor, 1h);
+                             auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+                             (void)ec;
+                             co_return;
+                           }
                            if (session == 1) {
                              co_await ws.send_text(write_event("nic/A", 1));
                              co_await ws.send_text("{\"not\":\"an event\"}");
@@ -94,6 +102,7 @@ class VaultEventsScripted : public ::testing::Test {
     o.backoff_base = 10ms;
     o.backoff_cap = 50ms;
     o.connect_timeout = 5s;
+    o.idle_timeout = idle_timeout_;
     subscriber_ = std::make_unique<EventSubscriber>(*client_, o);
   }
 
@@ -140,6 +149,8 @@ class VaultEventsScripted : public ::testing::Test {
   int subscribed_ = 0;
   int sessions_ = 0;
   int sessions_ended_ = 0;
+  bool hang_first_ = false;
+  std::chrono::milliseconds idle_timeout_{95'000};
 };
 
 TEST_F(VaultEventsScripted, DeliversEventsAndResubscribesAfterADrop) {
@@ -168,6 +179,20 @@ TEST_F(VaultEventsScripted, DeliversEventsAndResubscribesAfterADrop) {
   // Cancellation closed the second subscription: the server saw the client go.
   testing::drain(io_, 200ms);
   EXPECT_EQ(sessions_ended_, 1);
+}
+
+TEST_F(VaultEventsScripted, ASilentStreamIsReplacedAfterTheIdleTimeout) {
+  hang_first_ = true;
+  idle_timeout_ = 400ms;
+  start();
+  const auto begin = std::chrono::steady_clock::now();
+  auto r = run_until(2);
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_EQ(events_[0].key, "nic/A");
+  EXPECT_EQ(events_[1].key, "nic/C");
+  EXPECT_EQ(subscribed_, 2);
+  EXPECT_GE(std::chrono::steady_clock::now() - begin, 350ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 5s);
 }
 
 TEST_F(VaultEventsScripted, CancellationIsPrompt) {
