@@ -193,7 +193,8 @@ asio::awaitable<Result<http::Response>> Client::Impl::send(Call call, const Toke
     req.connect_to = redirected_url.empty() ? base.connect_to : std::string();
     req.headers = wire::make_headers(token, config.vault_namespace, !call.body.empty());
     req.body = call.body;
-    req.sensitive = call.sensitive;
+    // The token travels in a header: have the HTTP client wipe its copy too.
+    req.sensitive = call.sensitive || token != nullptr;
     req.timeout = remaining;
     ++stats.http_requests;
     auto r = co_await http->request(std::move(req));
