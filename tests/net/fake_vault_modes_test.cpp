@@ -122,6 +122,8 @@ TEST_F(FakeVaultModes, DropsResetsTruncationAndRedirects) {
   EXPECT_EQ(r.status, 307);
   EXPECT_EQ(r.header("Location"), "https://active.example:8200/v1/secret/metadata/k");
   EXPECT_EQ(call("GET", "/v1/sys/health", {}, {}, "").status, 200) << "health is never redirected";
+  r = call("GET", "/v1/sys/events/subscribe/kv-v2/*?json=true");
+  EXPECT_EQ(r.header("Location"), "wss://active.example:8200/v1/sys/events/subscribe/kv-v2/*?json=true");
   vault_->set_redirect(std::nullopt);
   EXPECT_EQ(call("GET", "/v1/secret/metadata/k").status, 200);
 }
@@ -171,6 +173,9 @@ TEST_F(FakeVaultModes, RequestLogCountsCallsAndHoldsNoTokens) {
   EXPECT_EQ(log[2].status, 404);
   EXPECT_EQ(log[0].status, 200);
   for (const auto& e : log) EXPECT_EQ(e.path.find(token), std::string::npos);
+  // Even a token put into the URL stays out of the log.
+  call("GET", "/v1/auth/token/lookup/" + token);
+  EXPECT_EQ(vault_->request_log().back().path, "/v1/auth/token/lookup/<token>");
 }
 
 TEST_F(FakeVaultModes, AdminApi) {

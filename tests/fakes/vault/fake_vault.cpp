@@ -231,6 +231,24 @@ void FakeVault::Impl::log_request(const std::string& method, const std::string& 
   log.push_back({method, path, at, status});
 }
 
+std::string FakeVault::Impl::redact_tokens(std::string_view path) const {
+  // A client that puts a token into a URL (Vault's deprecated auth/token/lookup/<token> forms)
+  // must not make the request log hold it.
+  std::string out;
+  out.reserve(path.size());
+  while (!path.empty()) {
+    const auto slash = path.find('/');
+    const std::string_view seg = path.substr(0, slash);
+    const bool token =
+        seg.starts_with("hvs.") || seg.starts_with("hvb.") || (seg.size() >= 16 && tokens.count(std::string(seg)) > 0);
+    out += token ? std::string_view("<token>") : seg;
+    if (slash == std::string_view::npos) break;
+    out += '/';
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
 asio::awaitable<http::ServerResponse> FakeVault::Impl::serve(std::shared_ptr<Impl> self, http::ServerRequest req) {
   if (!self) {
     http::ServerResponse gone;
@@ -244,7 +262,7 @@ asio::awaitable<http::ServerResponse> FakeVault::Impl::serve(std::shared_ptr<Imp
     co_await t.async_wait(asio::use_awaitable);
   }
   std::string decoded = http::percent_decode(req.path).value_or(req.path);
-  std::string log_path = decoded;
+  std::string log_path = self->redact_tokens(decoded);
   Reply reply;
   http::ServerResponse upgrade;
   const std::string clean = go_clean_path(decoded);
@@ -457,7 +475,15 @@ Reply FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel
     Reply r;
     r.status = 307;
     r.json_content_type = false;
-    r.headers.push_back({"Location", *redirect + req.target});
+    std::string location = *redirect + req.target;
+    // The events websocket is redirected to ws:// or wss:// (respondStandby).
+    if (inner.starts_with("sys/events/subscribe")) {
+      if (location.starts_with("https://"))
+        location.replace(0, 5, "wss");
+      else if (location.starts_with("http://"))
+        location.replace(0, 4, "ws");
+    }
+    r.headers.push_back({"Location", location});
     return r;
   }
   std::vector<http::Header> quota_headers;

@@ -230,6 +230,7 @@ struct FakeVault::Impl : std::enable_shared_from_this<FakeVault::Impl> {
   std::optional<Reply> rate_limited(const std::string& rel);
   std::string next_index();
   http::ServerResponse admin(const http::ServerRequest& req);
+  [[nodiscard]] std::string redact_tokens(std::string_view path) const;
   void log_request(const std::string& method, const std::string& path, detail::SteadyTime at, int status);
 
   // events (fake_vault_events.cpp)
