@@ -99,16 +99,18 @@ asio::awaitable<void> FakeVault::Impl::run_subscription(std::shared_ptr<Impl> se
                                                         http::WebSocket* ws) {
   using namespace boost::asio::experimental::awaitable_operators;
   self->subscriptions.push_back(sub);
-  struct Unregister {
-    std::shared_ptr<Impl> self;
-    std::shared_ptr<detail::Subscription> sub;
-    ~Unregister() {
-      sub->closed = true;
-      std::erase(self->subscriptions, sub);
-    }
-  } unregister{self, sub};
-  auto result = co_await (read_until_message(ws) || write_events(self, sub, ws));
-  if (result.index() == 0 && std::get<0>(result)) co_await ws->close(1008, "unexpected data message");
+  // Explicit cleanup instead of an RAII guard: g++ 12 does not reliably order the destruction
+  // of coroutine locals.
+  std::exception_ptr failure;
+  try {
+    auto result = co_await (read_until_message(ws) || write_events(self, sub, ws));
+    if (result.index() == 0 && std::get<0>(result)) co_await ws->close(1008, "unexpected data message");
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  sub->closed = true;
+  std::erase(self->subscriptions, sub);
+  if (failure) std::rethrow_exception(failure);
 }
 
 void FakeVault::Impl::emit(detail::KvEvent event) {
