@@ -5,21 +5,64 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "app/commands.hpp"
+#include "app/runtime.hpp"
 #include "nicsync/app/config.hpp"
 #include "nicsync/app/daemon.hpp"
 #include "nicsync/app/logging.hpp"
 #include "nicsync/core/build_info.hpp"
+#include "nicsync/core/duration.hpp"
 
 namespace nicsync::app {
 
 int run_cli(int argc, char** argv) {
-  CLI::App cli{"nicsyncd keeps NIC e-invoicing API credentials in step between Vault and ClearTax"};
+  CLI::App cli{"nicsyncd keeps NIC e-invoicing API credentials in step between Vault and their providers\n"
+               "(ClearTax, webhooks). Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 unavailable."};
   cli.require_subcommand(1);
   cli.set_version_flag("--version", std::string(build_info::kVersion));
 
   std::string config_path = "/etc/nicsync/nicsyncd.toml";
+  auto add_config = [&](CLI::App* sub) {
+    sub->add_option("-c,--config", config_path, "Configuration file")->capture_default_str();
+  };
+
   auto* run = cli.add_subcommand("run", "Run the daemon in the foreground (as systemd does)");
-  run->add_option("-c,--config", config_path, "Configuration file")->capture_default_str();
+  add_config(run);
+
+  bool online = false;
+  auto* check = cli.add_subcommand("check", "Validate the configuration (and with --online, reach Vault and every "
+                                            "destination); prints a table");
+  add_config(check);
+  check->add_flag("--online", online, "Also log in to Vault, read each mapping's metadata and probe each destination");
+
+  SyncOptions sync;
+  std::string wait_text = "60s";
+  auto* sync_cmd = cli.add_subcommand("sync", "Read mapped credentials from Vault now and deliver them (asks the "
+                                              "running daemon through POST /v1/sync)");
+  add_config(sync_cmd);
+  sync_cmd->add_option("-g,--gstin", sync.gstins, "Only this GSTIN (repeatable); default: all mapped GSTINs");
+  sync_cmd->add_flag("--force", sync.force, "Push even when the destination already holds the same values");
+  sync_cmd->add_flag("--dry-run", sync.dry_run, "Only show what would be pushed");
+  sync_cmd->add_flag("--standalone", sync.standalone,
+                     "No daemon is running: do one reconcile pass here, under the state directory's lock");
+  sync_cmd->add_option("--url", sync.url, "Daemon API base URL (default from [api] listen)");
+  sync_cmd->add_option("--token-file", sync.token_file, "API bearer token file (default [api] token_file)");
+  sync_cmd->add_option("--wait", wait_text, "How long to wait for the deliveries")->capture_default_str();
+
+  std::string url;
+  std::string token_file;
+  auto* status = cli.add_subcommand("status", "Show every (GSTIN, destination) pair of the running daemon");
+  add_config(status);
+  status->add_option("--url", url, "Daemon API base URL (default from [api] listen)");
+  status->add_option("--token-file", token_file, "API bearer token file, if reads need it");
+
+  std::string gstin;
+  std::size_t limit = 50;
+  auto* history = cli.add_subcommand("history", "Show the audit history of deliveries for a GSTIN");
+  add_config(history);
+  history->add_option("gstin", gstin, "The GSTIN")->required();
+  history->add_option("-n,--limit", limit, "Most entries shown")->capture_default_str();
+  history->add_option("--url", url, "Daemon API base URL (default from [api] listen)");
 
   auto* version = cli.add_subcommand("version", "Print the version and build information");
 
@@ -35,15 +78,25 @@ int run_cli(int argc, char** argv) {
                              build_info::kBuildType);
     return kExitOk;
   }
-  if (run->parsed()) {
-    auto config = load_config_file(config_path);
-    if (!config) {
-      std::cerr << "nicsyncd: configuration invalid:\n" << config.error().message << "\n";
-      return kExitConfig;
-    }
-    setup_logging(config->log);
-    return run_daemon(*config);
+  auto config = load_full_config(config_path);
+  if (!config) {
+    std::cerr << "nicsyncd: configuration invalid:\n" << config.error().message << "\n";
+    return kExitConfig;
   }
+  setup_logging(config->log);
+  if (run->parsed()) return run_daemon(*config);
+  if (check->parsed()) return command_check(*config, online);
+  if (sync_cmd->parsed()) {
+    auto wait = parse_duration(wait_text);
+    if (!wait) {
+      std::cerr << "nicsyncd sync --wait: " << wait.error().message << "\n";
+      return kExitUsage;
+    }
+    sync.wait = *wait;
+    return command_sync(*config, sync);
+  }
+  if (status->parsed()) return command_status(*config, url, token_file);
+  if (history->parsed()) return command_history(*config, gstin, limit, url);
   return kExitUsage;
 }
 

@@ -1,43 +1,158 @@
+// `nicsyncd run`: every module wired onto one event loop, with systemd notifications, readiness,
+// SIGHUP reload (validated whole, or rejected with the old configuration kept) and SIGTERM
+// shutdown (stop taking work, give in-flight pushes a bounded time).
 #include "nicsync/app/daemon.hpp"
 
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "app/runtime.hpp"
 #include "nicsync/app/cli.hpp"
+#include "nicsync/app/logging.hpp"
 #include "nicsync/core/build_info.hpp"
-#include "nicsync/http/server.hpp"
+#include "nicsync/sys/hardening.hpp"
+#include "nicsync/sys/notifier.hpp"
+#include "nicsync/sys/watchdog.hpp"
 
 namespace nicsync::app {
 namespace asio = boost::asio;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+class Daemon {
+ public:
+  explicit Daemon(Config config) : config_(std::move(config)) {}
+
+  int run() {
+    if (auto r = sys::disable_core_dumps(); !r) {
+      spdlog::critical("cannot disable core dumps: {}", r.error().describe());
+      return kExitFailure;
+    }
+    notifier_.status("starting");
+    auto runtime = Runtime::open(io_.get_executor(), config_);
+    if (!runtime) {
+      spdlog::critical("{}", runtime.error().message);
+      notifier_.status("failed: " + runtime.error().message);
+      return runtime.error().is(Errc::state_dir_locked) ? kExitUnavailable : kExitFailure;
+    }
+    rt_ = std::move(*runtime);
+    if (auto r = rt_->start_api(); !r) {
+      spdlog::critical("cannot start the API: {}", r.error().message);
+      return kExitUnavailable;
+    }
+    spdlog::info("nicsyncd {} ready: API on {}, {} destination(s), {} pair(s), state in {}", build_info::kVersion,
+                 rt_->api_address(), config_.destinations.size(), rt_->engine().snapshot().size(),
+                 config_.state_dir);
+    // Ready now, not after Vault answers: a Vault outage at boot is a visible degraded state
+    // (/readyz, STATUS=), not a start timeout and a restart loop.
+    if (auto r = notifier_.ready(); !r) spdlog::warn("sd_notify: {}", r.error().describe());
+    if (auto interval = notifier_.watchdog_interval()) {
+      watchdog_.emplace(io_.get_executor(), notifier_, *interval);
+      watchdog_->start();
+    }
+    rt_->start_background(background_.slot());
+    asio::co_spawn(io_, status_loop(), asio::bind_cancellation_slot(status_signal_.slot(), asio::detached));
+    asio::co_spawn(io_, signal_loop(), asio::detached);
+    io_.run();
+    rt_.reset();
+    spdlog::info("nicsyncd stopped");
+    return exit_code_;
+  }
+
+ private:
+  asio::awaitable<void> signal_loop() {
+    asio::signal_set signals(io_, SIGTERM, SIGINT, SIGHUP);
+    for (;;) {
+      auto [ec, signo] = co_await signals.async_wait(kTuple);
+      if (ec) co_return;
+      if (signo == SIGHUP) {
+        co_await reload();
+        continue;
+      }
+      spdlog::info("received {}, stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      co_await shutdown();
+      co_return;
+    }
+  }
+
+  asio::awaitable<void> reload() {
+    (void)notifier_.reloading();
+    spdlog::info("SIGHUP: reloading {}", config_.source);
+    auto next = load_full_config(config_.source);
+    if (!next) {
+      spdlog::error("reload rejected, keeping the current configuration:\n{}", next.error().message);
+      notifier_.status("reload rejected (see the log); running with the previous configuration");
+    } else if (auto why = restart_only_change(config_, *next)) {
+      spdlog::error("reload rejected, keeping the current configuration: {} changed; restart nicsyncd to apply it",
+                    *why);
+      notifier_.status("reload rejected (see the log); running with the previous configuration");
+    } else if (auto applied = rt_->reconfigure(*next); !applied) {
+      spdlog::error("reload rejected, keeping the current configuration: {}", applied.error().message);
+    } else {
+      config_ = std::move(*next);
+      setup_logging(config_.log);
+      spdlog::info("configuration reloaded: {} destination(s), {} mapping(s), {} mapping set(s)",
+                   config_.destinations.size(), config_.mappings.size(), config_.mapping_sets.size());
+    }
+    (void)notifier_.ready();
+    co_return;
+  }
+
+  asio::awaitable<void> shutdown() {
+    (void)notifier_.stopping();
+    notifier_.status("stopping: finishing pushes in flight");
+    background_.emit(asio::cancellation_type::terminal);
+    status_signal_.emit(asio::cancellation_type::terminal);
+    co_await rt_->stop(config_.sync.stop_grace);
+    if (watchdog_) watchdog_->stop();
+    io_.stop();
+  }
+
+  asio::awaitable<void> status_loop() {
+    asio::steady_timer timer(io_);
+    std::string last;
+    for (;;) {
+      std::string line = rt_->status_line();
+      if (line != last) {
+        (void)notifier_.status(line);
+        last = std::move(line);
+      }
+      timer.expires_after(std::chrono::seconds(2));
+      auto [ec] = co_await timer.async_wait(kTuple);
+      if (ec) co_return;
+    }
+  }
+
+  Config config_;
+  asio::io_context io_{1};
+  sys::Notifier notifier_;
+  std::optional<sys::WatchdogPinger> watchdog_;
+  std::unique_ptr<Runtime> rt_;
+  asio::cancellation_signal background_;
+  asio::cancellation_signal status_signal_;
+  int exit_code_ = kExitOk;
+};
+
+}  // namespace
 
 int run_daemon(const Config& config) {
-  asio::io_context io(1);
-  http::Router router;
-  router.add("GET", "/healthz", [](const http::ServerRequest&) -> asio::awaitable<http::ServerResponse> {
-    co_return http::ServerResponse::text(200, "ok\n");
-  });
-  http::ServerOptions options;
-  options.listen = config.api.listen;
-  http::Server server(io.get_executor(), options, router.handler());
-  if (auto started = server.start(); !started) {
-    spdlog::critical("cannot start the API listener: {}", started.error().message);
-    return kExitUnavailable;
-  }
-  spdlog::info("nicsyncd {} listening on http://{} (config {})", build_info::kVersion, server.local_address(),
-               config.source);
-
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int signo) {
-    if (ec) return;
-    spdlog::info("received signal {}, stopping", signo);
-    asio::co_spawn(io, server.stop(std::chrono::seconds(5)), asio::detached);
-  });
-  io.run();
-  spdlog::info("stopped");
-  return kExitOk;
+  Daemon daemon(config);
+  return daemon.run();
 }
 
 }  // namespace nicsync::app

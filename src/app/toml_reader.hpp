@@ -127,6 +127,113 @@ class TableReader {
     return *d;
   }
 
+  /// A number (integer or float) within [min, max].
+  std::optional<double> number(std::string_view key, double min, double max) {
+    const toml::node* n = node(key);
+    if (n == nullptr) return std::nullopt;
+    double v = 0;
+    if (n->is_integer()) {
+      v = static_cast<double>(*n->value<std::int64_t>());
+    } else if (n->is_floating_point()) {
+      v = *n->value<double>();
+    } else {
+      errors_.add(n->source(), key_path(key),
+                  fmt::format("expected a number from {} to {}, got {}", min, max, toml_type_name(*n)));
+      return std::nullopt;
+    }
+    if (!(v >= min && v <= max)) {
+      errors_.add(n->source(), key_path(key), fmt::format("expected a number from {} to {}, got {}", min, max, v));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  /// An array of strings (an error for anything else, naming the bad element).
+  std::optional<std::vector<std::string>> strings(std::string_view key, std::string_view expected) {
+    const toml::node* n = node(key);
+    if (n == nullptr) return std::nullopt;
+    const auto* arr = n->as_array();
+    if (arr == nullptr) {
+      errors_.add(n->source(), key_path(key), fmt::format("expected an array of {}, got {}", expected,
+                                                          toml_type_name(*n)));
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const auto& e = (*arr)[i];
+      if (!e.is_string()) {
+        errors_.add(e.source(), fmt::format("{}[{}]", key_path(key), i + 1),
+                    fmt::format("expected {}, got {}", expected, toml_type_name(e)));
+        return std::nullopt;
+      }
+      out.push_back(*e.value<std::string>());
+    }
+    return out;
+  }
+
+  /// An array of integers within [min, max].
+  std::optional<std::vector<std::int64_t>> integers(std::string_view key, std::int64_t min, std::int64_t max) {
+    const toml::node* n = node(key);
+    if (n == nullptr) return std::nullopt;
+    const auto* arr = n->as_array();
+    if (arr == nullptr) {
+      errors_.add(n->source(), key_path(key), fmt::format("expected an array of integers, got {}",
+                                                          toml_type_name(*n)));
+      return std::nullopt;
+    }
+    std::vector<std::int64_t> out;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const auto& e = (*arr)[i];
+      if (!e.is_integer() || *e.value<std::int64_t>() < min || *e.value<std::int64_t>() > max) {
+        errors_.add(e.source(), fmt::format("{}[{}]", key_path(key), i + 1),
+                    fmt::format("expected an integer from {} to {}", min, max));
+        return std::nullopt;
+      }
+      out.push_back(*e.value<std::int64_t>());
+    }
+    return out;
+  }
+
+  /// An inline table (or table) of string values.
+  std::optional<std::vector<std::pair<std::string, std::string>>> string_map(std::string_view key) {
+    const toml::node* n = node(key);
+    if (n == nullptr) return std::nullopt;
+    const auto* t = n->as_table();
+    if (t == nullptr) {
+      errors_.add(n->source(), key_path(key), fmt::format("expected a table of strings such as "
+                                                          "{{ \"X-Env\" = \"prod\" }}, got {}",
+                                                          toml_type_name(*n)));
+      return std::nullopt;
+    }
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [k, v] : *t) {
+      if (!v.is_string()) {
+        errors_.add(v.source(), fmt::format("{}.{}", key_path(key), k.str()),
+                    fmt::format("expected a string, got {}", toml_type_name(v)));
+        continue;
+      }
+      out.emplace_back(std::string(k.str()), *v.value<std::string>());
+    }
+    return out;
+  }
+
+  /// An array of tables (`[[key]]`); each element comes with its dotted path "key[N]".
+  std::vector<std::pair<const toml::table*, std::string>> tables(std::string_view key) {
+    std::vector<std::pair<const toml::table*, std::string>> out;
+    const toml::node* n = node(key);
+    if (n == nullptr) return out;
+    const auto* arr = n->as_array();
+    if (arr == nullptr || !arr->is_array_of_tables()) {
+      errors_.add(n->source(), key_path(key),
+                  fmt::format("expected [[{}]] tables, got {}", key, toml_type_name(*n)));
+      return out;
+    }
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      out.emplace_back((*arr)[i].as_table(), fmt::format("{}[{}]", key_path(key), i + 1));
+    }
+    return out;
+  }
+
   /// A sub-table, or nothing (with an error if the key holds something else).
   const toml::table* table(std::string_view key) {
     const toml::node* n = node(key);

@@ -1,13 +1,22 @@
 #pragma once
 /// \file
 /// The daemon's configuration: TOML, validated completely before use; every error names the
-/// file, line and key and says what is expected. Unknown keys are errors.
+/// file, line and key and says what is expected. Unknown keys are errors. `VAULT_*` environment
+/// variables fill what the [vault] section leaves out (applied by `apply_environment`).
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
+#include "nicsync/core/gstin.hpp"
 #include "nicsync/core/result.hpp"
+#include "nicsync/destinations/cleartax.hpp"
+#include "nicsync/destinations/webhook.hpp"
+#include "nicsync/sync/engine.hpp"
+#include "nicsync/vault/config.hpp"
 
 namespace nicsync::app {
 
@@ -16,6 +25,11 @@ enum class LogFormat { text, json };
 
 struct ApiConfig {
   std::string listen = "127.0.0.1:9464";
+  std::string token_file;  ///< bearer token for POST /v1/sync (and reads off loopback)
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool allow_insecure = false;
+  bool require_token = false;
 };
 
 struct LogConfig {
@@ -23,17 +37,101 @@ struct LogConfig {
   LogFormat format = LogFormat::text;
 };
 
+enum class WatchMode { auto_detect, poll, events };
+
+struct WatchConfig {
+  WatchMode mode = WatchMode::auto_detect;
+  /// Every mapped key's metadata is read once per interval (reads spread over the interval).
+  std::chrono::milliseconds poll_interval{60'000};
+  /// With events on, the full metadata sweep that catches what events miss.
+  std::chrono::milliseconds resync_interval{600'000};
+  /// Random offset (up to this much) added to each key's slot in the interval.
+  std::chrono::milliseconds jitter{5'000};
+  /// Vault reads in flight at once for polling.
+  int concurrency = 16;
+};
+
+struct SyncConfig {
+  sync::BackoffPolicy backoff;
+  int unknown_code_attempts = 3;
+  std::chrono::hours history_retention{24 * 90};
+  /// How long in-flight pushes may finish after SIGTERM before they are cancelled.
+  std::chrono::milliseconds stop_grace{10'000};
+};
+
+/// A secret a destination needs for itself, read from Vault ("path" + field "key").
+struct VaultSecretRef {
+  std::string path;  ///< full Vault path incl. the mount, e.g. "secret/nicsync/cleartax"
+  std::string key;   ///< field name, e.g. "client_secret"
+};
+
+struct WebhookSecretHeaderConfig {
+  std::string name;
+  std::string prefix;
+  VaultSecretRef secret;
+};
+
+struct DestinationConfig {
+  std::string name;
+  sync::LanePolicy lane;
+  /// ClearTax: the static token or the client secret. Webhook: unused (see secret_headers).
+  std::optional<VaultSecretRef> auth_secret;
+  std::vector<WebhookSecretHeaderConfig> secret_headers;
+  std::variant<destinations::ClearTaxConfig, destinations::WebhookConfig> settings;
+
+  [[nodiscard]] std::string_view kind() const noexcept {
+    return std::holds_alternative<destinations::ClearTaxConfig>(settings) ? "cleartax" : "webhook";
+  }
+};
+
+/// GSTIN → Vault path → destinations (explicit).
+struct MappingConfig {
+  Gstin gstin;
+  std::string path;  ///< full Vault path incl. the mount
+  std::vector<std::string> destinations;
+  std::string username_key = "username";
+  std::string password_key = "password";
+};
+
+/// Every key under `prefix` is a GSTIN, mapped to `destinations`.
+struct MappingSetConfig {
+  std::string prefix;  ///< full Vault path of a folder, ending in '/'
+  std::vector<std::string> destinations;
+  std::string username_key = "username";
+  std::string password_key = "password";
+};
+
 struct Config {
-  std::string source;  ///< file it was read from ("<string>" for text)
+  std::string source;  ///< file it was read from
+  std::string state_dir = "/var/lib/nicsync";
+  GstinMode gstin_mode = GstinMode::strict;
+  vault::ClientConfig vault;
+  WatchConfig watch;
   ApiConfig api;
   LogConfig log;
+  SyncConfig sync;
+  std::vector<DestinationConfig> destinations;
+  std::vector<MappingConfig> mappings;
+  std::vector<MappingSetConfig> mapping_sets;
+};
+
+/// Where defaults come from besides the file (systemd's $STATE_DIRECTORY, $CREDENTIALS_DIRECTORY).
+struct ConfigEnvironment {
+  std::optional<std::string> state_directory;
+  std::optional<std::string> credentials_directory;
+  static ConfigEnvironment from_process();
 };
 
 /// Reads and validates a config file.
-Result<Config> load_config_file(const std::string& path);
+Result<Config> load_config_file(const std::string& path, const ConfigEnvironment& env = ConfigEnvironment::from_process());
 /// Parses and validates config text; `source` names it in errors.
-Result<Config> parse_config(std::string_view text, std::string_view source);
+Result<Config> parse_config(std::string_view text, std::string_view source, const ConfigEnvironment& env = {});
+
+/// Splits "secret/nic/X" into mount and key by its first segment (the default guess before
+/// Vault's mount detection confirms or corrects it).
+std::pair<std::string, std::string> split_mount(std::string_view path);
 
 std::string_view to_string(LogLevel l) noexcept;
+std::string_view to_string(WatchMode m) noexcept;
 
 }  // namespace nicsync::app

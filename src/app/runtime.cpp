@@ -1,0 +1,484 @@
+#include "app/runtime.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "nicsync/core/duration.hpp"
+
+namespace nicsync::app {
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+Result<std::optional<Secret>> read_token_file(const std::string& path) {
+  if (path.empty()) return std::optional<Secret>{};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Error(Errc::config_invalid, fmt::format("api.token_file {}: cannot read it: {}", path, std::strerror(errno)));
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  std::string text = s.str();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  if (text.size() < 16) {
+    secure_wipe(text);
+    return Error(Errc::config_invalid, fmt::format("api.token_file {}: the token must be at least 16 characters "
+                                                   "(create one with: head -c 32 /dev/urandom | base64 > {})",
+                                                   path, path));
+  }
+  return std::optional<Secret>{Secret::take(text)};
+}
+
+watch::Mode to_watch_mode(WatchMode m) {
+  switch (m) {
+    case WatchMode::auto_detect: return watch::Mode::auto_detect;
+    case WatchMode::poll: return watch::Mode::poll;
+    case WatchMode::events: return watch::Mode::events;
+  }
+  return watch::Mode::auto_detect;
+}
+
+std::string vault_signature(const vault::ClientConfig& v) {
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", v.address, v.vault_namespace.str(),
+                     to_string(v.auth.method), v.auth.token_file, v.auth.approle_mount, v.auth.role_id_file,
+                     v.auth.secret_id_file, v.tls.ca_cert, v.tls.ca_path, v.tls.client_cert, v.tls.client_key,
+                     v.tls.server_name, v.tls.skip_verify.value_or(false), v.timeout ? v.timeout->count() : -1,
+                     v.max_retries.value_or(-1), v.max_connections);
+}
+
+}  // namespace
+
+Result<Config> load_full_config(const std::string& path) {
+  auto config = load_config_file(path);
+  if (!config) return config;
+  if (auto r = vault::apply_environment(config->vault, vault::process_environment()); !r) {
+    return Error(Errc::config_invalid, fmt::format("{}: [vault] with the environment: {}", path, r.error().message));
+  }
+  if (auto r = vault::validate(config->vault); !r) {
+    return Error(Errc::config_invalid, fmt::format("{}: [vault]: {}", path, r.error().message));
+  }
+  api::ApiOptions o;
+  o.listen = config->api.listen;
+  o.tls_cert_file = config->api.tls_cert_file;
+  o.tls_key_file = config->api.tls_key_file;
+  o.allow_insecure = config->api.allow_insecure;
+  o.require_token_for_reads = config->api.require_token;
+  if (!config->api.token_file.empty()) o.bearer_token = Secret("placeholder-for-validation");
+  if (auto r = api::validate(o); !r) return Error(Errc::config_invalid, fmt::format("{}: {}", path, r.error().message));
+  if (auto t = read_token_file(config->api.token_file); !t) {
+    return Error(Errc::config_invalid, fmt::format("{}: {}", path, t.error().message));
+  }
+  return config;
+}
+
+std::optional<std::string> restart_only_change(const Config& a, const Config& b) {
+  if (a.state_dir != b.state_dir) return "state_dir";
+  if (vault_signature(a.vault) != vault_signature(b.vault)) return "[vault]";
+  const auto& wa = a.watch;
+  const auto& wb = b.watch;
+  if (wa.mode != wb.mode || wa.poll_interval != wb.poll_interval || wa.resync_interval != wb.resync_interval ||
+      wa.jitter != wb.jitter || wa.concurrency != wb.concurrency) {
+    return "[watch]";
+  }
+  const auto& sa = a.sync;
+  const auto& sb = b.sync;
+  if (sa.backoff.base != sb.backoff.base || sa.backoff.cap != sb.backoff.cap ||
+      sa.backoff.max_age != sb.backoff.max_age || sa.backoff.max_retry_after != sb.backoff.max_retry_after ||
+      sa.unknown_code_attempts != sb.unknown_code_attempts || sa.history_retention != sb.history_retention ||
+      sa.stop_grace != sb.stop_grace) {
+    return "[sync]";
+  }
+  if (a.api.listen != b.api.listen || a.api.tls_cert_file != b.api.tls_cert_file ||
+      a.api.tls_key_file != b.api.tls_key_file || a.api.allow_insecure != b.api.allow_insecure ||
+      a.api.require_token != b.api.require_token) {
+    return "[api] listen/TLS settings";
+  }
+  if (a.gstin_mode != b.gstin_mode) return "gstin_validation";
+  return std::nullopt;
+}
+
+Runtime::Runtime(asio::any_io_executor executor, Config config) : ex_(std::move(executor)), config_(std::move(config)) {}
+
+Runtime::~Runtime() {
+  api_.reset();
+  watcher_.reset();
+  engine_.reset();
+  destinations_.clear();
+  if (http_) http_->shutdown();
+  if (vault_) vault_->shutdown();
+  if (store_) store_->close();
+}
+
+Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, const Config& config) {
+  std::unique_ptr<Runtime> rt(new Runtime(std::move(executor), config));
+  auto dir = ledger::StateDirectory::open(config.state_dir);
+  if (!dir) return dir.error();
+  rt->state_dir_.emplace(std::move(*dir));
+  auto fp = ledger::Fingerprinter::open(rt->state_dir_->file(ledger::Fingerprinter::kKeyFileName));
+  if (!fp) return fp.error();
+  rt->fingerprinter_.emplace(std::move(*fp));
+  ledger::SqliteStoreOptions so;
+  so.path = rt->state_dir_->file(ledger::SqliteStore::kFileName);
+  auto store = ledger::SqliteStore::open(so);
+  if (!store) return store.error();
+  rt->store_ = std::move(*store);
+
+  rt->vault_ = std::make_unique<vault::Client>(rt->ex_, config.vault, Clock::real());
+  http::ClientOptions ho;
+  ho.max_host_connections = 32;
+  rt->http_ = std::make_unique<http::Client>(rt->ex_, ho);
+  rt->reader_ = std::make_unique<VaultCredentialReader>(*rt->vault_);
+  rt->secrets_ = std::make_unique<VaultSecretSource>(*rt->vault_);
+  if (auto r = rt->build_destinations(config, rt->destinations_); !r) return r.error();
+
+  sync::EngineOptions eo;
+  eo.backoff = config.sync.backoff;
+  eo.unknown_code_attempts = config.sync.unknown_code_attempts;
+  eo.history_retention = config.sync.history_retention;
+  auto fingerprinter = *rt->fingerprinter_;
+  rt->engine_ = std::make_unique<sync::Engine>(
+      rt->ex_, *rt->store_, *rt->reader_,
+      [fingerprinter](std::string_view user, const Secret& password) {
+        return fingerprinter.fingerprint(user, password);
+      },
+      Clock::real(), eo);
+  std::vector<std::pair<std::shared_ptr<destinations::Destination>, sync::LanePolicy>> lanes;
+  for (const auto& d : config.destinations) lanes.emplace_back(rt->destinations_.at(d.name), d.lane);
+  rt->engine_->set_destinations(std::move(lanes));
+  if (auto r = rt->engine_->set_pairs(rt->build_pairs()); !r) return r.error();
+  if (auto r = rt->engine_->load(); !r) return r.error();
+  rt->engine_->start();
+
+  watch::WatcherOptions wo;
+  wo.mode = to_watch_mode(config.watch.mode);
+  wo.poll_interval = config.watch.poll_interval;
+  wo.resync_interval = config.watch.resync_interval;
+  wo.jitter = config.watch.jitter;
+  wo.concurrency = config.watch.concurrency;
+  wo.gstin_mode = config.gstin_mode;
+  Runtime* self = rt.get();
+  rt->watcher_ = std::make_unique<watch::Watcher>(rt->ex_, *rt->vault_, wo, Clock::real(),
+                                                  [self](const Observation& o) { self->engine_->observe(o); });
+  std::vector<std::string> keys;
+  for (const auto& m : config.mappings) keys.push_back(m.path);
+  std::vector<std::string> prefixes;
+  for (const auto& s : config.mapping_sets) prefixes.push_back(s.prefix);
+  rt->watcher_->set_keys(std::move(keys));
+  rt->watcher_->set_prefixes(std::move(prefixes));
+  rt->watcher_->on_set_listing([self](const watch::SetListing& l) {
+    self->set_members_[l.prefix] = l.gstins;
+    if (!l.added.empty() || !l.removed.empty()) self->apply_pairs();
+  });
+  rt->watcher_->on_location([self](const watch::KeyLocation& loc) {
+    auto& known = self->locations_[loc.path];
+    const bool changed = known.mount != loc.mount || known.kv != loc.kv;
+    known = loc;
+    if (changed) self->apply_pairs();
+  });
+  return rt;
+}
+
+Result<void> Runtime::build_destinations(const Config& config,
+                                         std::map<std::string, std::shared_ptr<destinations::Destination>>& out) {
+  for (const auto& d : config.destinations) {
+    if (const auto* c = std::get_if<destinations::ClearTaxConfig>(&d.settings)) {
+      auto settings = *c;
+      settings.state_dir = state_dir_->path().string();
+      out[d.name] = std::make_shared<destinations::ClearTaxDestination>(ex_, *http_, settings,
+                                                                        secrets_->provider(*d.auth_secret));
+    } else {
+      auto settings = std::get<destinations::WebhookConfig>(d.settings);
+      for (const auto& h : d.secret_headers) {
+        settings.secret_headers.push_back({h.name, h.prefix, secrets_->provider(h.secret)});
+      }
+      try {
+        out[d.name] = std::make_shared<destinations::WebhookDestination>(ex_, *http_, settings);
+      } catch (const std::invalid_argument& e) {
+        return Error(Errc::config_invalid, fmt::format("destination \"{}\": {}", d.name, e.what()));
+      }
+    }
+  }
+  return {};
+}
+
+std::vector<sync::PairConfig> Runtime::build_pairs() const {
+  std::vector<sync::PairConfig> out;
+  std::set<std::pair<std::string, std::string>> explicit_pairs;
+  auto source_for = [&](const std::string& path, const std::string& user, const std::string& pass) {
+    sync::SourceRef src;
+    if (auto it = locations_.find(path); it != locations_.end()) {
+      src.mount = it->second.mount;
+      src.key = it->second.key;
+      src.kv = it->second.kv;
+    } else {
+      auto [mount, key] = split_mount(path);
+      src.mount = mount;
+      src.key = key;
+    }
+    src.username_field = user;
+    src.password_field = pass;
+    return src;
+  };
+  for (const auto& m : config_.mappings) {
+    for (const auto& d : m.destinations) {
+      explicit_pairs.insert({m.gstin.str(), d});
+      out.push_back({d, m.gstin, source_for(m.path, m.username_key, m.password_key)});
+    }
+  }
+  for (const auto& s : config_.mapping_sets) {
+    auto it = set_members_.find(s.prefix);
+    if (it == set_members_.end()) continue;
+    for (const auto& g : it->second) {
+      for (const auto& d : s.destinations) {
+        if (!explicit_pairs.insert({g.str(), d}).second) continue;  // an explicit mapping wins
+        out.push_back({d, g, source_for(s.prefix + g.str(), s.username_key, s.password_key)});
+      }
+    }
+  }
+  return out;
+}
+
+void Runtime::apply_pairs() {
+  if (auto r = engine_->set_pairs(build_pairs()); !r) spdlog::error("mappings: {}", r.error().message);
+}
+
+Result<void> Runtime::start_api() {
+  api::ApiOptions o;
+  o.listen = config_.api.listen;
+  o.tls_cert_file = config_.api.tls_cert_file;
+  o.tls_key_file = config_.api.tls_key_file;
+  o.allow_insecure = config_.api.allow_insecure;
+  o.require_token_for_reads = config_.api.require_token;
+  auto token = read_token_file(config_.api.token_file);
+  if (!token) return token.error();
+  o.bearer_token = std::move(*token);
+  api::ApiHooks hooks;
+  hooks.not_ready_reasons = [this] { return not_ready_reasons(); };
+  hooks.extra_metrics = [this](api::MetricsWriter& w) { add_metrics(w); };
+  hooks.trigger = [this](api::TriggerRequest r) { return trigger(std::move(r), std::chrono::seconds(60)); };
+  api_ = std::make_unique<api::ApiServer>(ex_, std::move(o), *engine_, std::move(hooks));
+  return api_->start();
+}
+
+std::string Runtime::api_address() const { return api_ ? api_->local_address() : std::string(); }
+
+void Runtime::start_background(asio::cancellation_slot slot) {
+  auto both = [](vault::Client* v, watch::Watcher* w) -> asio::awaitable<void> {
+    co_await (v->run_token_lifetime() && w->run());
+  };
+  asio::co_spawn(ex_, both(vault_.get(), watcher_.get()), asio::bind_cancellation_slot(slot, asio::detached));
+}
+
+Result<void> Runtime::reconfigure(const Config& next) {
+  std::map<std::string, std::shared_ptr<destinations::Destination>> fresh;
+  if (auto r = build_destinations(next, fresh); !r) return r;
+  auto token = read_token_file(next.api.token_file);
+  if (!token) return token.error();
+  std::vector<std::pair<std::shared_ptr<destinations::Destination>, sync::LanePolicy>> lanes;
+  for (const auto& d : next.destinations) lanes.emplace_back(fresh.at(d.name), d.lane);
+  const Config previous = config_;
+  config_ = next;
+  engine_->set_destinations(std::move(lanes));
+  if (auto r = engine_->set_pairs(build_pairs()); !r) {
+    config_ = previous;
+    return r;
+  }
+  destinations_ = std::move(fresh);
+  std::vector<std::string> keys;
+  for (const auto& m : next.mappings) keys.push_back(m.path);
+  std::vector<std::string> prefixes;
+  for (const auto& s : next.mapping_sets) prefixes.push_back(s.prefix);
+  watcher_->set_keys(std::move(keys));
+  watcher_->set_prefixes(std::move(prefixes));
+  if (api_) api_->set_bearer_token(std::move(*token));
+  return {};
+}
+
+asio::awaitable<void> Runtime::stop(std::chrono::milliseconds grace) {
+  co_await engine_->stop(grace);
+  if (api_) co_await api_->stop(std::chrono::seconds(1));
+  http_->shutdown();
+  vault_->shutdown();
+}
+
+std::vector<std::string> Runtime::not_ready_reasons() const {
+  std::vector<std::string> out;
+  const auto ts = vault_->token_state();
+  if (!ts.valid) {
+    out.push_back(ts.last_error ? "Vault: not authenticated: " + ts.last_error->describe()
+                                : std::string("Vault: not authenticated yet"));
+  }
+  if (!engine_->ledger_writable()) {
+    out.push_back("ledger: the last write failed (is the disk full or read-only?); see the log");
+  }
+  if (auto w = state_dir_->check_writable(); !w) out.push_back("state directory: " + w.error().message);
+  if (!watcher_->first_sweep_done()) {
+    const auto problems = watcher_->problems();
+    std::string line = "first full read of Vault not finished";
+    if (!problems.empty()) {
+      line += fmt::format(" ({} key(s) failing, e.g. {}: {})", problems.size(), problems.begin()->first,
+                          problems.begin()->second);
+    }
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+std::string Runtime::status_line() const {
+  const auto counts = engine_->state_counts();
+  auto n = [&](ledger::PairState s) {
+    auto it = counts.find(s);
+    return it == counts.end() ? std::size_t{0} : it->second;
+  };
+  const auto reasons = not_ready_reasons();
+  return fmt::format("{} in sync, {} pending, {} retrying, {} parked, {} rejected, {} source deleted; {}",
+                     n(ledger::PairState::in_sync), n(ledger::PairState::pending), n(ledger::PairState::retrying),
+                     n(ledger::PairState::parked), n(ledger::PairState::rejected),
+                     n(ledger::PairState::source_deleted), reasons.empty() ? "ready" : "not ready: " + reasons.front());
+}
+
+void Runtime::add_metrics(api::MetricsWriter& w) const {
+  const auto vs = vault_->stats();
+  w.counter("nicsync_vault_requests_total", "Vault API calls by outcome.", {{"outcome", "ok"}},
+            static_cast<double>(vs.calls - vs.calls_failed));
+  w.counter("nicsync_vault_requests_total", "Vault API calls by outcome.", {{"outcome", "error"}},
+            static_cast<double>(vs.calls_failed));
+  for (const auto& [code, count] : vs.errors_by_code) {
+    w.counter("nicsync_vault_errors_total", "Failed Vault calls by error code.", {{"code", code}},
+              static_cast<double>(count));
+  }
+  w.counter("nicsync_vault_retries_total", "Vault HTTP attempts repeated after a retryable failure.", {},
+            static_cast<double>(vs.retries));
+  const auto ts = vault_->token_state();
+  double ttl = 0;
+  if (ts.valid && ts.expires_at) {
+    ttl = std::max(0.0, std::chrono::duration<double>(*ts.expires_at - std::chrono::system_clock::now()).count());
+  }
+  w.gauge("nicsync_vault_token_valid", "1 while the Vault token is valid.", {}, ts.valid ? 1 : 0);
+  w.gauge("nicsync_vault_token_ttl_seconds", "Seconds until the Vault token expires (0 when none or not expiring).",
+          {}, ttl);
+  w.counter("nicsync_vault_logins_total", "Vault logins by outcome.", {{"outcome", "ok"}},
+            static_cast<double>(ts.logins));
+  w.counter("nicsync_vault_logins_total", "Vault logins by outcome.", {{"outcome", "error"}},
+            static_cast<double>(ts.login_failures));
+  for (const auto& [name, d] : destinations_) {
+    const auto s = d->stats();
+    if (s.token_requests_left_today >= 0) {
+      w.gauge("nicsync_destination_token_calls_today", "Access-token calls made this UTC day.", {{"destination", name}},
+              static_cast<double>(s.token_requests_today));
+      w.gauge("nicsync_destination_token_calls_left_today",
+              "Access-token calls the provider still allows this UTC day (ClearTax: 288 a day).", {{"destination", name}},
+              static_cast<double>(s.token_requests_left_today));
+    }
+  }
+  const auto ws = watcher_->stats();
+  w.gauge("nicsync_watched_keys", "Vault keys being watched.", {}, static_cast<double>(ws.keys));
+  w.counter("nicsync_watch_reads_total", "Vault metadata/data reads made by the watcher.", {},
+            static_cast<double>(ws.reads));
+  w.counter("nicsync_watch_read_failures_total", "Watcher reads that failed.", {}, static_cast<double>(ws.read_failures));
+  w.counter("nicsync_watch_sweeps_total", "Full sweeps over every watched key.", {}, static_cast<double>(ws.sweeps));
+  w.gauge("nicsync_watch_events_active", "1 while the Vault event stream is subscribed.", {}, ws.events_active ? 1 : 0);
+}
+
+asio::awaitable<Result<api::TriggerReport>> Runtime::trigger(api::TriggerRequest request,
+                                                            std::chrono::milliseconds wait) {
+  api::TriggerReport report;
+  const auto before = engine_->snapshot();
+  std::set<Gstin> wanted(request.gstins.begin(), request.gstins.end());
+  std::set<Gstin> seen;
+  std::vector<sync::PairView> selected;
+  for (const auto& v : before) {
+    if (wanted.empty() || wanted.count(v.config.gstin) != 0) {
+      selected.push_back(v);
+      seen.insert(v.config.gstin);
+    }
+  }
+  for (const auto& g : wanted) {
+    if (seen.count(g) == 0) report.errors.push_back(fmt::format("GSTIN {} is not mapped to any destination", g.str()));
+  }
+  std::set<std::string> path_set;
+  for (const auto& v : selected) path_set.insert(v.config.source.path());
+  std::vector<std::string> paths(path_set.begin(), path_set.end());
+  if (paths.empty()) co_return report;
+  auto reads = co_await watcher_->read_now(paths, request.force, /*emit=*/!request.dry_run);
+  std::map<std::string, watch::ReadResult> by_path;
+  for (auto& r : reads) by_path.emplace(r.path, std::move(r));
+
+  if (request.dry_run) {
+    for (const auto& v : selected) {
+      api::TriggerItem item{v.config.gstin.str(), v.config.destination, "", std::nullopt, ""};
+      const auto& r = by_path[v.config.source.path()];
+      if (r.error) {
+        item.result = "error";
+        item.message = r.error->describe();
+      } else if (!r.observation || r.observation->state != SourceState::present) {
+        item.result = "source_deleted";
+        item.message = "the current Vault version is not readable; nothing would be pushed";
+      } else {
+        item.version = r.observation->version;
+        const bool same = v.record.applied && v.record.applied->version == r.observation->version &&
+                          (v.config.source.kv == KvVersion::v1 || v.record.applied->lineage == r.observation->lineage);
+        item.result = request.force || !same ? "would_push" : "up_to_date";
+      }
+      report.items.push_back(std::move(item));
+    }
+    co_return report;
+  }
+
+  // Wait until every selected pair settled (nothing queued or in flight) or the time is up.
+  auto settled = [&] {
+    for (const auto& now : engine_->snapshot()) {
+      for (const auto& v : selected) {
+        if (now.config.gstin == v.config.gstin && now.config.destination == v.config.destination &&
+            (now.in_flight || (now.target_version && now.record.state == ledger::PairState::pending))) {
+          return false;
+        }
+      }
+    }
+    return true;
+  };
+  auto wait_settled = [&]() -> asio::awaitable<void> {
+    while (!settled()) co_await engine_->wait_for_change();
+  };
+  asio::steady_timer deadline(ex_, wait);
+  co_await (wait_settled() || deadline.async_wait(asio::use_awaitable));
+
+  std::map<std::pair<std::string, std::string>, sync::PairView> after;
+  for (auto& v : engine_->snapshot()) after.emplace(std::make_pair(v.config.gstin.str(), v.config.destination), v);
+  for (const auto& v : selected) {
+    api::TriggerItem item{v.config.gstin.str(), v.config.destination, "", std::nullopt, ""};
+    const auto& r = by_path[v.config.source.path()];
+    auto it = after.find({v.config.gstin.str(), v.config.destination});
+    if (r.error) {
+      item.result = "error";
+      item.message = r.error->describe();
+    } else if (it != after.end()) {
+      const auto& rec = it->second.record;
+      if (rec.applied) item.version = rec.applied->version;
+      if (rec.state == ledger::PairState::in_sync) {
+        item.result = rec.applied_at != v.record.applied_at ? "pushed" : "up_to_date";
+      } else {
+        item.result = std::string(ledger::to_string(rec.state));
+        if (rec.pending) item.version = rec.pending->version;
+        item.message = rec.last_error_message;
+        if (it->second.in_flight) item.message = "still in progress after " + format_duration(wait);
+      }
+    }
+    report.items.push_back(std::move(item));
+  }
+  co_return report;
+}
+
+}  // namespace nicsync::app

@@ -1,0 +1,91 @@
+#pragma once
+// Every runtime component of the daemon, built from a Config and wired together: state
+// directory and ledger, Vault client, destinations, engine, watcher, API. Shared by
+// `nicsyncd run`, `sync --standalone` and `check --online`.
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
+#include "app/vault_sources.hpp"
+#include "nicsync/api/api_server.hpp"
+#include "nicsync/app/config.hpp"
+#include "nicsync/http/client.hpp"
+#include "nicsync/ledger/fingerprint.hpp"
+#include "nicsync/ledger/sqlite_store.hpp"
+#include "nicsync/ledger/state_directory.hpp"
+#include "nicsync/sync/engine.hpp"
+#include "nicsync/vault/client.hpp"
+#include "nicsync/watch/watcher.hpp"
+
+namespace nicsync::app {
+
+/// Parses the file, fills Vault settings from VAULT_* and validates everything that can be
+/// checked offline. Errors name file, line and key.
+Result<Config> load_full_config(const std::string& path);
+
+/// The first setting that differs between `a` and `b` and only takes effect on a restart
+/// (state_dir, [vault], [watch], [sync], api listen/TLS), if any.
+std::optional<std::string> restart_only_change(const Config& a, const Config& b);
+
+class Runtime {
+ public:
+  /// Opens the state directory (taking its lock), the fingerprint key and the ledger; builds
+  /// the Vault client, destinations, engine and watcher and loads the ledger. Blocks briefly.
+  static Result<std::unique_ptr<Runtime>> open(boost::asio::any_io_executor executor, const Config& config);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  Result<void> start_api();
+  [[nodiscard]] std::string api_address() const;
+  /// Token lifetime manager and watcher, until `slot` is signalled.
+  void start_background(boost::asio::cancellation_slot slot);
+  /// Applies a new configuration's mappings, destinations, API token and log settings.
+  Result<void> reconfigure(const Config& next);
+  /// Stops the watcher, gives the engine `grace`, stops the API and the clients.
+  boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);
+
+  [[nodiscard]] std::string status_line() const;
+  [[nodiscard]] std::vector<std::string> not_ready_reasons() const;
+  boost::asio::awaitable<Result<api::TriggerReport>> trigger(api::TriggerRequest request,
+                                                             std::chrono::milliseconds wait);
+
+  sync::Engine& engine() noexcept { return *engine_; }
+  watch::Watcher& watcher() noexcept { return *watcher_; }
+  vault::Client& vault() noexcept { return *vault_; }
+  const std::map<std::string, std::shared_ptr<destinations::Destination>>& destinations() const noexcept {
+    return destinations_;
+  }
+
+ private:
+  Runtime(boost::asio::any_io_executor executor, Config config);
+  Result<void> build_destinations(const Config& config,
+                                  std::map<std::string, std::shared_ptr<destinations::Destination>>& out);
+  std::vector<sync::PairConfig> build_pairs() const;
+  void apply_pairs();
+  void add_metrics(api::MetricsWriter& w) const;
+
+  boost::asio::any_io_executor ex_;
+  Config config_;
+  std::optional<ledger::StateDirectory> state_dir_;
+  std::optional<ledger::Fingerprinter> fingerprinter_;
+  std::unique_ptr<ledger::SqliteStore> store_;
+  std::unique_ptr<vault::Client> vault_;
+  std::unique_ptr<http::Client> http_;
+  std::unique_ptr<VaultCredentialReader> reader_;
+  std::unique_ptr<VaultSecretSource> secrets_;
+  std::map<std::string, std::shared_ptr<destinations::Destination>> destinations_;
+  std::unique_ptr<sync::Engine> engine_;
+  std::unique_ptr<watch::Watcher> watcher_;
+  std::unique_ptr<api::ApiServer> api_;
+  std::map<std::string, std::vector<Gstin>> set_members_;  // mapping-set prefix → GSTINs listed
+  std::map<std::string, watch::KeyLocation> locations_;    // path → detected mount/KV version
+};
+
+}  // namespace nicsync::app

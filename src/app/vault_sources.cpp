@@ -1,0 +1,113 @@
+#include "app/vault_sources.hpp"
+
+#include <fmt/format.h>
+
+namespace nicsync::app {
+namespace asio = boost::asio;
+
+namespace {
+
+// Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int len = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + static_cast<std::size_t>(len) > s.size()) return false;
+    for (int k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += static_cast<std::size_t>(len);
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<void> check_credential_field(std::string_view path, std::string_view field, std::string_view value,
+                                    std::size_t max_bytes) {
+  auto bad = [&](std::string why) {
+    return Error(Errc::vault_secret_malformed,
+                 fmt::format("{}: field \"{}\" {}; write a corrected version to Vault", path, field, why));
+  };
+  if (value.empty()) return bad("is empty");
+  if (value.size() > max_bytes) return bad(fmt::format("is {} bytes long (at most {} are accepted)", value.size(), max_bytes));
+  if (!valid_utf8(value)) return bad("is not valid UTF-8");
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7F) return bad("contains a control character");
+  }
+  return {};
+}
+
+asio::awaitable<Result<destinations::Credential>> VaultCredentialReader::read(sync::SourceRef source,
+                                                                              std::int64_t version) {
+  auto mount = vault::VaultPath::parse(source.mount);
+  auto key = vault::VaultPath::parse(source.key);
+  if (!mount) co_return mount.error();
+  if (!key) co_return key.error();
+  std::optional<std::int64_t> v;
+  if (source.kv == KvVersion::v2 && version > 0) v = version;
+  auto secret = co_await vault_.read(vault::KvPath{*mount, *key}, source.kv, v);
+  if (!secret) co_return secret.error();
+  const std::string where =
+      source.kv == KvVersion::v2 ? fmt::format("{} version {}", source.path(), secret->version) : source.path();
+  auto user = secret->data.field(source.username_field);
+  if (!user) co_return user.error();
+  auto pass = secret->data.field(source.password_field);
+  if (!pass) co_return pass.error();
+  // NIC usernames are short alphanumerics and passwords a few dozen characters at most.
+  if (auto r = check_credential_field(where, source.username_field, (*user)->expose(), 256); !r) co_return r.error();
+  if (auto r = check_credential_field(where, source.password_field, (*pass)->expose(), 1024); !r) co_return r.error();
+  co_return destinations::Credential{std::string((*user)->expose()), **pass};
+}
+
+destinations::SecretProvider VaultSecretSource::provider(VaultSecretRef ref) {
+  return [this, ref]() -> asio::awaitable<Result<Secret>> { return read(ref); };
+}
+
+asio::awaitable<Result<Secret>> VaultSecretSource::read(VaultSecretRef ref) {
+  auto full = vault::VaultPath::parse(ref.path);
+  if (!full) co_return full.error();
+  auto it = mounts_.find(ref.path);
+  if (it == mounts_.end()) {
+    auto info = co_await vault_.detect_mount(*full);
+    if (!info) co_return info.error();
+    it = mounts_.emplace(ref.path, *info).first;
+  }
+  auto kv = it->second.split(*full);
+  if (!kv) co_return kv.error();
+  auto secret = co_await vault_.read(*kv, it->second.version);
+  if (!secret) co_return secret.error();
+  auto field = secret->data.field(ref.key);
+  if (!field) co_return field.error();
+  if ((*field)->empty()) {
+    co_return Error(Errc::vault_secret_malformed,
+                    fmt::format("{}: field \"{}\" is empty; store the provider secret there", ref.path, ref.key));
+  }
+  co_return **field;
+}
+
+}  // namespace nicsync::app
