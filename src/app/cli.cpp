@@ -16,8 +16,9 @@
 namespace nicsync::app {
 
 int run_cli(int argc, char** argv) {
-  CLI::App cli{"nicsyncd keeps NIC e-invoicing API credentials in step between Vault and their providers\n"
-               "(ClearTax, webhooks). Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 unavailable."};
+  CLI::App cli{
+      "nicsyncd keeps NIC e-invoicing API credentials in step between Vault and their providers\n"
+      "(ClearTax, webhooks). Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 unavailable."};
   cli.require_subcommand(1);
   cli.set_version_flag("--version", std::string(build_info::kVersion));
 
@@ -30,15 +31,17 @@ int run_cli(int argc, char** argv) {
   add_config(run);
 
   bool online = false;
-  auto* check = cli.add_subcommand("check", "Validate the configuration (and with --online, reach Vault and every "
-                                            "destination); prints a table");
+  auto* check = cli.add_subcommand("check",
+                                   "Validate the configuration (and with --online, reach Vault and every "
+                                   "destination); prints a table");
   add_config(check);
   check->add_flag("--online", online, "Also log in to Vault, read each mapping's metadata and probe each destination");
 
   SyncOptions sync;
   std::string wait_text = "60s";
-  auto* sync_cmd = cli.add_subcommand("sync", "Read mapped credentials from Vault now and deliver them (asks the "
-                                              "running daemon through POST /v1/sync)");
+  auto* sync_cmd = cli.add_subcommand("sync",
+                                      "Read mapped credentials from Vault now and deliver them (asks the "
+                                      "running daemon through POST /v1/sync)");
   add_config(sync_cmd);
   sync_cmd->add_option("-g,--gstin", sync.gstins, "Only this GSTIN (repeatable); default: all mapped GSTINs");
   sync_cmd->add_flag("--force", sync.force, "Push even when the destination already holds the same values");
@@ -78,7 +81,12 @@ int run_cli(int argc, char** argv) {
                              build_info::kBuildType);
     return kExitOk;
   }
-  auto config = load_full_config(config_path);
+  // Asking a running daemon by --url needs no config file unless one is named.
+  const bool client_only =
+      (status->parsed() && !url.empty() && status->get_option("--config")->count() == 0) ||
+      (history->parsed() && !url.empty() && history->get_option("--config")->count() == 0) ||
+      (sync_cmd->parsed() && !sync.url.empty() && !sync.standalone && sync_cmd->get_option("--config")->count() == 0);
+  auto config = client_only ? Result<Config>(Config{}) : load_full_config(config_path);
   if (!config) {
     std::cerr << "nicsyncd: configuration invalid:\n" << config.error().message << "\n";
     return kExitConfig;

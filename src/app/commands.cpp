@@ -116,8 +116,8 @@ int print_trigger_items(const json::array& items, const json::array& errors) {
   for (const auto& i : items) {
     const std::string result = cell(i.at("result"));
     if (result != "pushed" && result != "up_to_date" && result != "would_push") rc = kExitFailure;
-    rows.push_back({cell(i.at("gstin")), cell(i.at("destination")), result, cell(i.at("version")),
-                    cell(i.at("message"))});
+    rows.push_back(
+        {cell(i.at("gstin")), cell(i.at("destination")), result, cell(i.at("version")), cell(i.at("message"))});
   }
   print_table(rows);
   for (const auto& e : errors) {
@@ -266,8 +266,7 @@ int command_sync(const Config& config, const SyncOptions& options) {
   auto resp = call_api(url, {"POST", "/v1/sync", json::serialize(body), std::move(*token)},
                        options.wait + std::chrono::seconds(30));
   if (!resp) {
-    return unreachable(url, resp.error(),
-                       "Is nicsyncd running? Without a daemon, use `nicsyncd sync --standalone`.");
+    return unreachable(url, resp.error(), "Is nicsyncd running? Without a daemon, use `nicsyncd sync --standalone`.");
   }
   if (resp->status != 200) {
     std::cerr << "nicsyncd sync: the daemon answered " << resp->status << ": " << resp->body;
@@ -333,8 +332,8 @@ int command_history(const Config& config, const std::string& gstin_text, std::si
     so.quick_check = false;
     auto store = ledger::SqliteStore::open(so);
     if (!store) {
-      std::cerr << "nicsyncd history: no daemon at " << url << " and cannot open the ledger: "
-                << store.error().message << "\n";
+      std::cerr << "nicsyncd history: no daemon at " << url << " and cannot open the ledger: " << store.error().message
+                << "\n";
       return kExitUnavailable;
     }
     asio::io_context io;

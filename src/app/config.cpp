@@ -83,9 +83,12 @@ void read_log(TableReader& t, LogConfig& log) {
     if (!found) t.error("level", fmt::format("\"{}\" is not a level; use trace, debug, info, warn or error", *v));
   }
   if (auto v = t.string("format", "\"text\" or \"json\"")) {
-    if (*v == "text") log.format = LogFormat::text;
-    else if (*v == "json") log.format = LogFormat::json;
-    else t.error("format", fmt::format("\"{}\" is not a format; use \"text\" or \"json\"", *v));
+    if (*v == "text")
+      log.format = LogFormat::text;
+    else if (*v == "json")
+      log.format = LogFormat::json;
+    else
+      t.error("format", fmt::format("\"{}\" is not a format; use \"text\" or \"json\"", *v));
   }
   t.finish();
 }
@@ -111,12 +114,16 @@ void read_vault(TableReader& t, vault::ClientConfig& v) {
   if (const auto* auth = t.table("auth")) {
     TableReader a(*auth, t.key_path("auth"), t.errors());
     if (auto m = a.string("method", "\"approle\", \"token_file\" or \"token\"")) {
-      if (*m == "approle") v.auth.method = vault::AuthMethod::approle;
-      else if (*m == "token_file") v.auth.method = vault::AuthMethod::token_file;
-      else if (*m == "token") v.auth.method = vault::AuthMethod::token;
-      else a.error("method", fmt::format("\"{}\" is not supported; use \"approle\", \"token_file\" or \"token\" "
-                                         "(\"token\" takes the token from VAULT_TOKEN)",
-                                         *m));
+      if (*m == "approle")
+        v.auth.method = vault::AuthMethod::approle;
+      else if (*m == "token_file")
+        v.auth.method = vault::AuthMethod::token_file;
+      else if (*m == "token")
+        v.auth.method = vault::AuthMethod::token;
+      else
+        a.error("method", fmt::format("\"{}\" is not supported; use \"approle\", \"token_file\" or \"token\" "
+                                      "(\"token\" takes the token from VAULT_TOKEN)",
+                                      *m));
     }
     if (auto s = a.string("token_file", "a file path")) v.auth.token_file = *s;
     if (auto s = a.string("mount", "the AppRole mount, e.g. \"approle\"")) v.auth.approle_mount = *s;
@@ -152,10 +159,14 @@ void read_vault(TableReader& t, vault::ClientConfig& v) {
 
 void read_watch(TableReader& t, WatchConfig& w) {
   if (auto s = t.string("mode", "\"auto\", \"poll\" or \"events\"")) {
-    if (*s == "auto") w.mode = WatchMode::auto_detect;
-    else if (*s == "poll") w.mode = WatchMode::poll;
-    else if (*s == "events") w.mode = WatchMode::events;
-    else t.error("mode", fmt::format("\"{}\" is not a mode; use \"auto\", \"poll\" or \"events\"", *s));
+    if (*s == "auto")
+      w.mode = WatchMode::auto_detect;
+    else if (*s == "poll")
+      w.mode = WatchMode::poll;
+    else if (*s == "events")
+      w.mode = WatchMode::events;
+    else
+      t.error("mode", fmt::format("\"{}\" is not a mode; use \"auto\", \"poll\" or \"events\"", *s));
   }
   if (auto d = t.duration("poll_interval", 100ms, kDay)) w.poll_interval = *d;
   if (auto d = t.duration("resync_interval", 1s, 7 * kDay)) w.resync_interval = *d;
@@ -238,8 +249,10 @@ void read_destination(TableReader& t, DestinationConfig& d, const std::string& s
       h.finish();
       d.secret_headers.push_back(std::move(sh));
     }
-    if (w.url.empty()) t.error("kind", "a webhook needs url = \"https://...\"");
-    else if (auto v = w.validate(); !v) t.error("url", v.error().message);
+    if (w.url.empty())
+      t.error("kind", "a webhook needs url = \"https://...\"");
+    else if (auto v = w.validate(); !v)
+      t.error("url", v.error().message);
     d.settings = std::move(w);
   } else {
     destinations::ClearTaxConfig c;
@@ -250,9 +263,12 @@ void read_destination(TableReader& t, DestinationConfig& d, const std::string& s
     if (auto s = t.string("base_url", "a URL such as \"https://api.clear.in\"")) c.base_url = *s;
     if (auto s = t.string("token_base_url", "a URL")) c.token_base_url = *s;
     if (auto s = t.string("auth", "\"client_secret\" or \"token\"")) {
-      if (*s == "client_secret") c.auth = destinations::ClearTaxAuth::client_secret;
-      else if (*s == "token") c.auth = destinations::ClearTaxAuth::static_token;
-      else t.error("auth", "must be \"client_secret\" (exchanged for access tokens) or \"token\" (a user auth token)");
+      if (*s == "client_secret")
+        c.auth = destinations::ClearTaxAuth::client_secret;
+      else if (*s == "token")
+        c.auth = destinations::ClearTaxAuth::static_token;
+      else
+        t.error("auth", "must be \"client_secret\" (exchanged for access tokens) or \"token\" (a user auth token)");
     }
     if (auto n = t.integer("token_calls_per_hour", 1, 288)) c.token_calls_per_hour = static_cast<int>(*n);
     if (auto d2 = t.duration("token_refresh_margin", 0ms, 6h)) {
@@ -260,8 +276,9 @@ void read_destination(TableReader& t, DestinationConfig& d, const std::string& s
     }
     d.auth_secret = read_secret_ref(t, "secret_path", "secret_key");
     if (!d.auth_secret) {
-      t.error("kind", "a cleartax destination needs secret_path and secret_key: where in Vault its client secret "
-                      "(auth = \"client_secret\") or auth token (auth = \"token\") is");
+      t.error("kind",
+              "a cleartax destination needs secret_path and secret_key: where in Vault its client secret "
+              "(auth = \"client_secret\") or auth token (auth = \"token\") is");
     }
     if (auto v = c.validate(); !v) t.error("base_url", v.error().message);
     d.settings = std::move(c);
@@ -351,9 +368,13 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
     config.state_dir = *s;
   }
   if (auto s = top.string("gstin_validation", "\"strict\" or \"sandbox\"")) {
-    if (*s == "strict") config.gstin_mode = GstinMode::strict;
-    else if (*s == "sandbox") config.gstin_mode = GstinMode::sandbox;
-    else top.error("gstin_validation", "must be \"strict\" (production GSTINs) or \"sandbox\" (ClearTax/NIC sandbox GSTINs)");
+    if (*s == "strict")
+      config.gstin_mode = GstinMode::strict;
+    else if (*s == "sandbox")
+      config.gstin_mode = GstinMode::sandbox;
+    else
+      top.error("gstin_validation",
+                "must be \"strict\" (production GSTINs) or \"sandbox\" (ClearTax/NIC sandbox GSTINs)");
   }
   if (const auto* t = top.table("vault")) {
     TableReader r(*t, "vault", errors);
@@ -452,8 +473,8 @@ Result<Config> load_config_file(const std::string& path, const ConfigEnvironment
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Error(Errc::config_invalid,
-                 fmt::format("{}: cannot open config file: {}; pass --config with the path of a readable file",
-                             path, std::strerror(errno)));
+                 fmt::format("{}: cannot open config file: {}; pass --config with the path of a readable file", path,
+                             std::strerror(errno)));
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();

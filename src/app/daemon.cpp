@@ -56,8 +56,7 @@ class Daemon {
       return kExitUnavailable;
     }
     spdlog::info("nicsyncd {} ready: API on {}, {} destination(s), {} pair(s), state in {}", build_info::kVersion,
-                 rt_->api_address(), config_.destinations.size(), rt_->engine().snapshot().size(),
-                 config_.state_dir);
+                 rt_->api_address(), config_.destinations.size(), rt_->engine().snapshot().size(), config_.state_dir);
     // Ready now, not after Vault answers: a Vault outage at boot is a visible degraded state
     // (/readyz, STATUS=), not a start timeout and a restart loop.
     if (auto r = notifier_.ready(); !r) spdlog::warn("sd_notify: {}", r.error().describe());

@@ -26,7 +26,8 @@ Result<std::optional<Secret>> read_token_file(const std::string& path) {
   if (path.empty()) return std::optional<Secret>{};
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return Error(Errc::config_invalid, fmt::format("api.token_file {}: cannot read it: {}", path, std::strerror(errno)));
+    return Error(Errc::config_invalid,
+                 fmt::format("api.token_file {}: cannot read it: {}", path, std::strerror(errno)));
   }
   std::ostringstream s;
   s << in.rdbuf();
@@ -109,7 +110,8 @@ std::optional<std::string> restart_only_change(const Config& a, const Config& b)
   return std::nullopt;
 }
 
-Runtime::Runtime(asio::any_io_executor executor, Config config) : ex_(std::move(executor)), config_(std::move(config)) {}
+Runtime::Runtime(asio::any_io_executor executor, Config config)
+    : ex_(std::move(executor)), config_(std::move(config)) {}
 
 Runtime::~Runtime() {
   api_.reset();
@@ -345,8 +347,8 @@ std::string Runtime::status_line() const {
   const auto reasons = not_ready_reasons();
   return fmt::format("{} in sync, {} pending, {} retrying, {} parked, {} rejected, {} source deleted; {}",
                      n(ledger::PairState::in_sync), n(ledger::PairState::pending), n(ledger::PairState::retrying),
-                     n(ledger::PairState::parked), n(ledger::PairState::rejected),
-                     n(ledger::PairState::source_deleted), reasons.empty() ? "ready" : "not ready: " + reasons.front());
+                     n(ledger::PairState::parked), n(ledger::PairState::rejected), n(ledger::PairState::source_deleted),
+                     reasons.empty() ? "ready" : "not ready: " + reasons.front());
 }
 
 void Runtime::add_metrics(api::MetricsWriter& w) const {
@@ -367,8 +369,8 @@ void Runtime::add_metrics(api::MetricsWriter& w) const {
     ttl = std::max(0.0, std::chrono::duration<double>(*ts.expires_at - std::chrono::system_clock::now()).count());
   }
   w.gauge("nicsync_vault_token_valid", "1 while the Vault token is valid.", {}, ts.valid ? 1 : 0);
-  w.gauge("nicsync_vault_token_ttl_seconds", "Seconds until the Vault token expires (0 when none or not expiring).",
-          {}, ttl);
+  w.gauge("nicsync_vault_token_ttl_seconds", "Seconds until the Vault token expires (0 when none or not expiring).", {},
+          ttl);
   w.counter("nicsync_vault_logins_total", "Vault logins by outcome.", {{"outcome", "ok"}},
             static_cast<double>(ts.logins));
   w.counter("nicsync_vault_logins_total", "Vault logins by outcome.", {{"outcome", "error"}},
@@ -379,21 +381,22 @@ void Runtime::add_metrics(api::MetricsWriter& w) const {
       w.gauge("nicsync_destination_token_calls_today", "Access-token calls made this UTC day.", {{"destination", name}},
               static_cast<double>(s.token_requests_today));
       w.gauge("nicsync_destination_token_calls_left_today",
-              "Access-token calls the provider still allows this UTC day (ClearTax: 288 a day).", {{"destination", name}},
-              static_cast<double>(s.token_requests_left_today));
+              "Access-token calls the provider still allows this UTC day (ClearTax: 288 a day).",
+              {{"destination", name}}, static_cast<double>(s.token_requests_left_today));
     }
   }
   const auto ws = watcher_->stats();
   w.gauge("nicsync_watched_keys", "Vault keys being watched.", {}, static_cast<double>(ws.keys));
   w.counter("nicsync_watch_reads_total", "Vault metadata/data reads made by the watcher.", {},
             static_cast<double>(ws.reads));
-  w.counter("nicsync_watch_read_failures_total", "Watcher reads that failed.", {}, static_cast<double>(ws.read_failures));
+  w.counter("nicsync_watch_read_failures_total", "Watcher reads that failed.", {},
+            static_cast<double>(ws.read_failures));
   w.counter("nicsync_watch_sweeps_total", "Full sweeps over every watched key.", {}, static_cast<double>(ws.sweeps));
   w.gauge("nicsync_watch_events_active", "1 while the Vault event stream is subscribed.", {}, ws.events_active ? 1 : 0);
 }
 
 asio::awaitable<Result<api::TriggerReport>> Runtime::trigger(api::TriggerRequest request,
-                                                            std::chrono::milliseconds wait) {
+                                                             std::chrono::milliseconds wait) {
   api::TriggerReport report;
   const auto before = engine_->snapshot();
   std::set<Gstin> wanted(request.gstins.begin(), request.gstins.end());

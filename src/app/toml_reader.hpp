@@ -154,8 +154,8 @@ class TableReader {
     if (n == nullptr) return std::nullopt;
     const auto* arr = n->as_array();
     if (arr == nullptr) {
-      errors_.add(n->source(), key_path(key), fmt::format("expected an array of {}, got {}", expected,
-                                                          toml_type_name(*n)));
+      errors_.add(n->source(), key_path(key),
+                  fmt::format("expected an array of {}, got {}", expected, toml_type_name(*n)));
       return std::nullopt;
     }
     std::vector<std::string> out;
@@ -177,8 +177,7 @@ class TableReader {
     if (n == nullptr) return std::nullopt;
     const auto* arr = n->as_array();
     if (arr == nullptr) {
-      errors_.add(n->source(), key_path(key), fmt::format("expected an array of integers, got {}",
-                                                          toml_type_name(*n)));
+      errors_.add(n->source(), key_path(key), fmt::format("expected an array of integers, got {}", toml_type_name(*n)));
       return std::nullopt;
     }
     std::vector<std::int64_t> out;
@@ -200,9 +199,10 @@ class TableReader {
     if (n == nullptr) return std::nullopt;
     const auto* t = n->as_table();
     if (t == nullptr) {
-      errors_.add(n->source(), key_path(key), fmt::format("expected a table of strings such as "
-                                                          "{{ \"X-Env\" = \"prod\" }}, got {}",
-                                                          toml_type_name(*n)));
+      errors_.add(n->source(), key_path(key),
+                  fmt::format("expected a table of strings such as "
+                              "{{ \"X-Env\" = \"prod\" }}, got {}",
+                              toml_type_name(*n)));
       return std::nullopt;
     }
     std::vector<std::pair<std::string, std::string>> out;
@@ -224,8 +224,7 @@ class TableReader {
     if (n == nullptr) return out;
     const auto* arr = n->as_array();
     if (arr == nullptr || !arr->is_array_of_tables()) {
-      errors_.add(n->source(), key_path(key),
-                  fmt::format("expected [[{}]] tables, got {}", key, toml_type_name(*n)));
+      errors_.add(n->source(), key_path(key), fmt::format("expected [[{}]] tables, got {}", key, toml_type_name(*n)));
       return out;
     }
     for (std::size_t i = 0; i < arr->size(); ++i) {

@@ -54,7 +54,8 @@ Result<void> check_credential_field(std::string_view path, std::string_view fiel
                  fmt::format("{}: field \"{}\" {}; write a corrected version to Vault", path, field, why));
   };
   if (value.empty()) return bad("is empty");
-  if (value.size() > max_bytes) return bad(fmt::format("is {} bytes long (at most {} are accepted)", value.size(), max_bytes));
+  if (value.size() > max_bytes)
+    return bad(fmt::format("is {} bytes long (at most {} are accepted)", value.size(), max_bytes));
   if (!valid_utf8(value)) return bad("is not valid UTF-8");
   for (unsigned char c : value) {
     if (c < 0x20 || c == 0x7F) return bad("contains a control character");
@@ -70,7 +71,9 @@ asio::awaitable<Result<destinations::Credential>> VaultCredentialReader::read(sy
   if (!key) co_return key.error();
   std::optional<std::int64_t> v;
   if (source.kv == KvVersion::v2 && version > 0) v = version;
-  auto secret = co_await vault_.read(vault::KvPath{*mount, *key}, source.kv, v);
+  // A named local: g++ 12 destroys a temporary built inside a co_await expression twice.
+  vault::KvPath path{*mount, *key};
+  auto secret = co_await vault_.read(path, source.kv, v);
   if (!secret) co_return secret.error();
   const std::string where =
       source.kv == KvVersion::v2 ? fmt::format("{} version {}", source.path(), secret->version) : source.path();

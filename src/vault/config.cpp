@@ -46,7 +46,10 @@ Result<void> apply_environment(ClientConfig& config, const EnvLookup& env) {
       config.vault_namespace = std::move(*ns);
     }
   }
-  if (config.auth.method == AuthMethod::none) {
+  // "token" named in the config without a token means: the one in VAULT_TOKEN.
+  const bool wants_token =
+      config.auth.method == AuthMethod::none || (config.auth.method == AuthMethod::token && config.auth.token.empty());
+  if (wants_token) {
     if (auto v = get("VAULT_TOKEN")) {
       config.auth.method = AuthMethod::token;
       config.auth.token = Token(Secret::take(*v));

@@ -7,9 +7,8 @@
 // Run: build/release/tests/nicsync_bench_vault_client_bench [--tiny] [benchmark flags]
 #include <unistd.h>
 
-#include <csignal>
-
 #include <algorithm>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -68,8 +67,8 @@ enum class What { metadata, data };
 void BM_vault(benchmark::State& state, What what) {
   const int concurrency = static_cast<int>(state.range(0));
   const int n = reads_for(concurrency);
-  const std::string name = std::string(what == What::metadata ? "metadata" : "data") + "/c" +
-                           std::to_string(concurrency);
+  const std::string name =
+      std::string(what == What::metadata ? "metadata" : "data") + "/c" + std::to_string(concurrency);
   for (auto _ : state) {
     asio::io_context io(1);
     vault::ClientConfig config;
@@ -177,8 +176,8 @@ int main(int argc, char** argv) {
     ::unsetenv(v);
   }
 
-  testing::Process vault({.argv = {test_vault_program(), "--listen", "127.0.0.1:0", "--root-token",
-                                   std::string(kRootToken)}});
+  testing::Process vault(
+      {.argv = {test_vault_program(), "--listen", "127.0.0.1:0", "--root-token", std::string(kRootToken)}});
   auto end = vault.wait_for_output("\n", std::chrono::seconds(10));
   const std::string prefix = "listening on ";
   const std::string line = vault.output().substr(0, end.value_or(0));
@@ -208,9 +207,10 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
 
-  std::printf("\nsummary against nicsync-test-vault at %s (median reads/s over repetitions, TCP connections the "
-              "pool opened in the last one)\n",
-              g_address.c_str());
+  std::printf(
+      "\nsummary against nicsync-test-vault at %s (median reads/s over repetitions, TCP connections the "
+      "pool opened in the last one)\n",
+      g_address.c_str());
   for (const auto& [name, s] : g_samples) {
     std::printf("  %-14s %10.0f reads/s  %4llu connections\n", name.c_str(), median(s.rates),
                 static_cast<unsigned long long>(s.connections));

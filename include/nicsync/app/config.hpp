@@ -123,7 +123,8 @@ struct ConfigEnvironment {
 };
 
 /// Reads and validates a config file.
-Result<Config> load_config_file(const std::string& path, const ConfigEnvironment& env = ConfigEnvironment::from_process());
+Result<Config> load_config_file(const std::string& path,
+                                const ConfigEnvironment& env = ConfigEnvironment::from_process());
 /// Parses and validates config text; `source` names it in errors.
 Result<Config> parse_config(std::string_view text, std::string_view source, const ConfigEnvironment& env = {});
 
