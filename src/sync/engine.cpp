@@ -157,6 +157,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       }
     }
     std::unordered_map<std::string, PairPtr> next;
+    std::vector<PairPtr> adopted;  // records from the ledger with unfinished work
     for (auto& c : list) {
       const std::string key = c.destination + "\n" + c.gstin.str();
       if (next.count(key) != 0) {
@@ -170,8 +171,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       } else {
         p = std::make_shared<Pair>(std::move(c));
         if (auto old = orphans.find(key); old != orphans.end()) {
-          p->record = std::move(old->second);
+          p->record = std::move(old->second.record);
+          const bool from_ledger = old->second.from_ledger;
           orphans.erase(old);
+          // A pair that appears after start-up (a mapping-set member listed from Vault) takes up
+          // the work its ledger row left unfinished, as load() does for the configured ones.
+          if (from_ledger && recover(*p)) adopted.push_back(p);
         } else {
           p->record.destination = p->config.destination;
           p->record.gstin = p->config.gstin.str();
@@ -185,12 +190,19 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     for (auto& [key, p] : pairs) {
       if (next.count(key) == 0) {
         p->removed = true;
-        orphans.emplace(key, p->record);
+        orphans.emplace(key, Orphan{p->record, false});
       }
     }
     pairs = std::move(next);
     by_path.clear();
     for (auto& [key, p] : pairs) by_path[p->config.source.path()].push_back(p);
+    for (auto& p : adopted) {
+      if (started) {
+        schedule_recovered(p);
+      } else {
+        recovered.push_back(p);
+      }
+    }
     notify_change();
     return {};
   }
@@ -198,52 +210,60 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   Result<void> load() {
     auto records = store.load_pairs();
     if (!records) return records.error();
-    const SystemTime now_sys = clock.system_now();
     for (auto& rec : *records) {
       const std::string key = rec.destination + "\n" + rec.gstin;
       auto it = pairs.find(key);
       if (it == pairs.end()) {
-        orphans.emplace(key, std::move(rec));
+        // Not mapped (yet): mapping-set members appear once Vault has been listed.
+        orphans.emplace(key, Orphan{std::move(rec), true});
         continue;
       }
-      Pair& p = *it->second;
-      p.record = std::move(rec);
-      p.record.vault_path = p.config.source.path();
-      if (p.record.state != PairState::in_sync && p.record.state != PairState::source_deleted) {
-        p.unsynced_since = p.record.first_attempt_at != SystemTime{} ? p.record.first_attempt_at : now_sys;
-      }
-      if (!p.record.pending) continue;
-      const bool was_in_flight = p.record.push_in_flight;
-      const bool waiting = p.record.state == PairState::pending || p.record.state == PairState::retrying;
-      if (!was_in_flight && !waiting) continue;  // parked/rejected: waits for news or an operator
-      Target t;
-      t.version = p.record.pending->version;
-      t.lineage = p.record.pending->lineage;
-      t.observed_at = clock.now();
-      t.serial = ++serial;
-      p.target = t;
-      if (was_in_flight) {
-        spdlog::warn("{} version={}: a push was in flight when nicsyncd last stopped; pushing it again",
-                     describe_pair(p), t.version);
-        ++redeliveries_after_crash;
-      }
-      recovered.push_back(it->second);
+      it->second->record = std::move(rec);
+      if (recover(*it->second)) recovered.push_back(it->second);
     }
     return {};
   }
 
+  // Takes up the ledger's record of a pair at start-up: a push that was in flight when the last
+  // run stopped is pushed again (the one repeat a crash may cost), a version waiting for its
+  // first or next attempt gets it. Returns whether the pair has work now.
+  bool recover(Pair& p) {
+    p.record.vault_path = p.config.source.path();
+    if (p.record.state != PairState::in_sync && p.record.state != PairState::source_deleted) {
+      p.unsynced_since = p.record.first_attempt_at != SystemTime{} ? p.record.first_attempt_at : clock.system_now();
+    }
+    if (!p.record.pending) return false;
+    const bool was_in_flight = p.record.push_in_flight;
+    const bool waiting = p.record.state == PairState::pending || p.record.state == PairState::retrying;
+    if (!was_in_flight && !waiting) return false;  // parked/rejected: waits for news or an operator
+    Target t;
+    t.version = p.record.pending->version;
+    t.lineage = p.record.pending->lineage;
+    t.observed_at = clock.now();
+    t.serial = ++serial;
+    p.target = t;
+    if (was_in_flight) {
+      spdlog::warn("{} version={}: a push was in flight when nicsyncd last stopped; pushing it again", describe_pair(p),
+                   t.version);
+      ++redeliveries_after_crash;
+    }
+    return true;
+  }
+
+  void schedule_recovered(const PairPtr& p) {
+    if (p->removed) return;
+    const SystemTime now_sys = clock.system_now();
+    if (p->record.push_in_flight || p->record.next_attempt_at <= now_sys) {
+      schedule_now(p);
+    } else {
+      schedule_retry(p, clock.now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                          p->record.next_attempt_at - now_sys));
+    }
+  }
+
   void start() {
     started = true;
-    const SystemTime now_sys = clock.system_now();
-    for (auto& p : recovered) {
-      if (p->removed) continue;
-      if (p->record.push_in_flight || p->record.next_attempt_at <= now_sys) {
-        schedule_now(p);
-      } else {
-        schedule_retry(p, clock.now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                            p->record.next_attempt_at - now_sys));
-      }
-    }
+    for (auto& p : recovered) schedule_recovered(p);
     recovered.clear();
     for (auto& [name, lane] : lanes) pump(*lane);
     asio::co_spawn(ex, housekeeping_loop(shared_from_this()), asio::detached);
@@ -284,8 +304,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         ref = &target_ref;
       } else if (p->target) {
         ref = nullptr;  // the target is a deletion: a readable version again is news
-      } else if (rec.pending && (rec.state == PairState::pending || rec.state == PairState::retrying ||
-                                 rec.state == PairState::parked || rec.state == PairState::rejected)) {
+      } else if (rec.pending && (rec.state == PairState::parked || rec.state == PairState::rejected)) {
+        // Parked and rejected versions wait for a newer one. (A pending or retrying version
+        // without a target has nothing working on it: seeing it again is news.)
         ref = &*rec.pending;
       } else if (rec.applied) {
         ref = &*rec.applied;
@@ -761,7 +782,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   std::map<std::string, std::unique_ptr<Lane>> lanes;
   std::unordered_map<std::string, PairPtr> pairs;
   std::unordered_map<std::string, std::vector<PairPtr>> by_path;
-  std::unordered_map<std::string, PairRecord> orphans;  // ledger rows of pairs not mapped now
+  struct Orphan {
+    PairRecord record;
+    bool from_ledger = false;  // read at start-up (else: the last record of a pair removed since)
+  };
+  std::unordered_map<std::string, Orphan> orphans;  // records of pairs not mapped now
   std::vector<PairPtr> recovered;
   std::priority_queue<RetryEntry, std::vector<RetryEntry>, std::greater<>> retries;
   asio::steady_timer retry_timer;
