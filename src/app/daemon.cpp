@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <boost/asio/as_tuple.hpp>
@@ -43,6 +44,9 @@ class Daemon {
       spdlog::critical("cannot disable core dumps: {}", r.error().describe());
       return kExitFailure;
     }
+    // Signals are caught from here on: a SIGHUP or SIGTERM that arrives once READY=1 is out (a
+    // `systemctl reload` right after the start) is queued for the loop, not fatal by default.
+    signals_.emplace(io_, SIGTERM, SIGINT, SIGHUP);
     notifier_.status("starting");
     auto runtime = Runtime::open(io_.get_executor(), config_);
     if (!runtime) {
@@ -75,9 +79,8 @@ class Daemon {
 
  private:
   asio::awaitable<void> signal_loop() {
-    asio::signal_set signals(io_, SIGTERM, SIGINT, SIGHUP);
     for (;;) {
-      auto [ec, signo] = co_await signals.async_wait(kTuple);
+      auto [ec, signo] = co_await signals_->async_wait(kTuple);
       if (ec) co_return;
       if (signo == SIGHUP) {
         co_await reload();
@@ -139,6 +142,7 @@ class Daemon {
 
   Config config_;
   asio::io_context io_{1};
+  std::optional<asio::signal_set> signals_;
   sys::Notifier notifier_;
   std::optional<sys::WatchdogPinger> watchdog_;
   std::unique_ptr<Runtime> rt_;

@@ -256,6 +256,22 @@ TEST_F(DaemonE2E, ReloadAppliesAGoodConfigAndKeepsTheOldOneOnABadOne) {
   EXPECT_EQ(d.process().wait(20s), 0);
 }
 
+TEST_F(DaemonE2E, ASighupRightAfterReadyIsAReloadNotDeath) {
+  // systemd may deliver `systemctl reload` as soon as READY=1 is out: the signal must already be
+  // caught then (found by the chaos suite: the default action of SIGHUP ended the daemon).
+  const std::string g = world_gstin(45);
+  rotate(g, 1);
+  Daemon d(world_, dir_, {.gstins = {g}});
+  for (int i = 0; i < 5; ++i) {
+    d.start();
+    ASSERT_TRUE(d.wait_started()) << d.process().output();
+    d.signal(SIGHUP);
+    ASSERT_TRUE(d.wait_for_log("configuration reloaded", 20s)) << i << "\n" << d.process().output();
+    d.signal(SIGTERM);
+    ASSERT_EQ(d.process().wait(20s), 0) << d.process().output();
+  }
+}
+
 TEST_F(DaemonE2E, SigtermLetsASlowPushFinishWithinTheGrace) {
   const std::string g = world_gstin(40);
   rotate(g, 1);
