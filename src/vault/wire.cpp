@@ -153,12 +153,19 @@ namespace {
 
 class WipingResource final : public boost::container::pmr::memory_resource {
  private:
+  // The aligned operators only for over-aligned requests, as the standard allocators do: mixing
+  // them for ordinary alignments is a new/delete mismatch to AddressSanitizer.
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    return ::operator new(bytes, std::align_val_t(alignment));
+    if (alignment > __STDCPP_DEFAULT_NEW_ALIGNMENT__) return ::operator new(bytes, std::align_val_t(alignment));
+    return ::operator new(bytes);
   }
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
     secure_wipe(p, bytes);
-    ::operator delete(p, bytes, std::align_val_t(alignment));
+    if (alignment > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      ::operator delete(p, bytes, std::align_val_t(alignment));
+    } else {
+      ::operator delete(p, bytes);
+    }
   }
   bool do_is_equal(const boost::container::pmr::memory_resource& other) const noexcept override {
     return this == &other;
