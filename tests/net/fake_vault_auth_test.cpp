@@ -243,5 +243,35 @@ TEST_F(FakeVaultAuth, AppRoleLoginAndSecretIdRotation) {
             200);
 }
 
+TEST_F(FakeVaultAuth, RevokingARolesTokensLeavesOthersAndEveryTokenIsListedForScans) {
+  vault_->set_policy("svc-app", {{"secret/data/nic/*", {"read"}}});
+  vault_->add_approle("svc-app", "role-1", "secret-1", {.policies = {"svc-app"}});
+  vault_->add_approle("other", "role-2", "secret-2", {.policies = {"svc-app"}});
+  vault_->kv_put("secret", "nic/A", {{"username", "u"}});
+  auto login = [&](const char* body) {
+    return at(json(call("POST", "/v1/auth/approle/login", body, {}, "")), "auth.client_token").text();
+  };
+  const auto a1 = login(R"({"role_id":"role-1","secret_id":"secret-1"})");
+  const auto a2 = login(R"({"role_id":"role-1","secret_id":"secret-1"})");
+  const auto b = login(R"({"role_id":"role-2","secret_id":"secret-2"})");
+  const auto created = vault_->create_token({.policies = {"svc-app"}});
+  EXPECT_EQ(vault_->revoke_role_tokens("svc-app"), 2u);
+  EXPECT_EQ(call("GET", "/v1/secret/data/nic/A", {}, {}, a1).status, 403);
+  EXPECT_EQ(call("GET", "/v1/secret/data/nic/A", {}, {}, a2).status, 403);
+  EXPECT_EQ(call("GET", "/v1/secret/data/nic/A", {}, {}, b).status, 200);
+  EXPECT_EQ(call("GET", "/v1/secret/data/nic/A", {}, {}, created).status, 200);
+  EXPECT_EQ(vault_->revoke_role_tokens("svc-app"), 0u);
+  // Revoked ones stay listed: a scan for leaked tokens must look for them too.
+  EXPECT_EQ(vault_->issued_tokens(), (std::vector<std::string>{a1, a2, b, created}));
+}
+
+TEST_F(FakeVaultAuth, ClearFaultsForgetsQueuedFaults) {
+  vault_->kv_put("secret", "nic/A", {{"username", "u"}});
+  vault_->fail_next(3, 503);
+  EXPECT_EQ(call("GET", "/v1/secret/data/nic/A").status, 503);
+  vault_->clear_faults();
+  EXPECT_EQ(call("GET", "/v1/secret/data/nic/A").status, 200);
+}
+
 }  // namespace
 }  // namespace nicsync::fakes::testing

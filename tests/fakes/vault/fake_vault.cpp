@@ -1137,6 +1137,8 @@ void FakeVault::fail_next(FaultSpec fault) {
   impl_->faults.push_back(std::move(fault));
 }
 
+void FakeVault::clear_faults() { impl_->faults.clear(); }
+
 void FakeVault::set_redirect(std::optional<std::string> location) { impl_->redirect = std::move(location); }
 
 void FakeVault::set_rate_limit(std::int64_t rate, std::chrono::seconds interval, bool response_headers) {

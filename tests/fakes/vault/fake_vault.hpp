@@ -137,6 +137,9 @@ class FakeVault {
   void add_approle(std::string role, std::string role_id, std::string secret_id, TokenSpec spec);
   /// The role's secret id becomes `new_secret_id`; the old one stops working.
   void rotate_secret_id(const std::string& role, std::string new_secret_id);
+  /// Revokes every token an AppRole login for `role` issued (as an operator revoking the
+  /// role's leases would); returns how many there were.
+  std::size_t revoke_role_tokens(const std::string& role);
   /// An Enterprise namespace ("team-a/", nested "team-a/app/"); only meaningful with `enterprise`.
   void create_namespace(std::string path);
 
@@ -152,6 +155,8 @@ class FakeVault {
   /// 500: "internal error"; 502: an upstream error), with `Retry-After` when given.
   void fail_next(int count, int status, std::optional<int> retry_after_seconds = std::nullopt);
   void fail_next(FaultSpec fault);
+  /// Forgets the faults queued by `fail_next` that have not been used yet.
+  void clear_faults();
   /// Every /v1/ request but sys/health answers 307 to `location` (a standby that cannot
   /// forward); nullopt switches it off.
   void set_redirect(std::optional<std::string> location);
@@ -178,6 +183,9 @@ class FakeVault {
   [[nodiscard]] std::size_t open_connections() const;
   /// Event websockets currently subscribed.
   [[nodiscard]] std::size_t event_subscribers() const;
+  /// Every token issued since construction (root, created, logins), revoked ones included,
+  /// oldest first (for secret scans).
+  [[nodiscard]] std::vector<std::string> issued_tokens() const;
 
   struct Impl;
 

@@ -254,6 +254,7 @@ Token& FakeVault::Impl::issue_token(Token t) {
   if (t.accessor.empty() && !t.batch) t.accessor = random_base62(24);
   t.issue_steady = steady_now();
   t.issue_sys = sys_now();
+  issued_ids.push_back(t.id);
   if (t.creation_ttl.count() > 0) {
     t.expire_steady = t.issue_steady + t.creation_ttl;
     t.expire_sys = t.issue_sys + t.creation_ttl;
@@ -591,5 +592,18 @@ void FakeVault::rotate_secret_id(const std::string& role, std::string new_secret
   auto it = impl_->approles.find(role);
   if (it != impl_->approles.end()) it->second.secret_id = std::move(new_secret_id);
 }
+
+std::size_t FakeVault::revoke_role_tokens(const std::string& role) {
+  std::vector<std::string> ids;
+  for (const auto& [id, t] : impl_->tokens) {
+    if (t.path != "auth/approle/login" || !t.meta) continue;
+    auto it = t.meta->find("role_name");
+    if (it != t.meta->end() && it->second == role) ids.push_back(id);
+  }
+  for (const auto& id : ids) impl_->revoke(id);
+  return ids.size();
+}
+
+std::vector<std::string> FakeVault::issued_tokens() const { return impl_->issued_ids; }
 
 }  // namespace nicsync::fakes

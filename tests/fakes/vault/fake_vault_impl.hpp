@@ -293,6 +293,7 @@ struct FakeVault::Impl : std::enable_shared_from_this<FakeVault::Impl> {
   std::map<std::string, detail::KvMount> mounts;  ///< by full path with trailing '/'
   std::set<std::string> namespaces;               ///< "team-a/", ...
   std::map<std::string, detail::Token> tokens;
+  std::vector<std::string> issued_ids;  ///< every token id ever issued (secret scans)
   std::map<std::string, detail::Policy> policies;
   std::map<std::string, detail::AppRole> approles;  ///< by role name
   std::string cluster_id, cluster_name;

@@ -9,10 +9,12 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -131,6 +133,24 @@ class World {
       vault_->kv_put("secret", "nicsync/cleartax", {{"client_secret", options_.cleartax_client_secret}});
     });
   }
+  /// Sets up AppRole "nicsync" (policy "nicsync", tokens as `spec` says otherwise) for daemons
+  /// configured with `DaemonConfig::vault_auth = "approle"`.
+  void enable_approle(fakes::TokenSpec spec = {.ttl = std::chrono::hours(1)}) {
+    spec.policies = {"nicsync"};
+    approle_role_id_ = "role-" + random_hex(8);
+    approle_secret_id_ = "secret-id-" + random_hex(12);
+    call([&] { vault_->add_approle(kAppRole, approle_role_id_, approle_secret_id_, spec); });
+  }
+  [[nodiscard]] const std::string& approle_role_id() const { return approle_role_id_; }
+  [[nodiscard]] const std::string& approle_secret_id() const { return approle_secret_id_; }
+  /// A new secret id for the role (the old one stops working at once); returns it.
+  std::string rotate_approle_secret_id() {
+    approle_secret_id_ = "secret-id-" + random_hex(12);
+    call([&] { vault_->rotate_secret_id(kAppRole, approle_secret_id_); });
+    return approle_secret_id_;
+  }
+  static constexpr const char* kAppRole = "nicsync";
+
   /// Writes a credential version for `gstin` at secret/nic/<gstin>; returns the version.
   std::int64_t put_credential(const std::string& gstin, const std::string& username, const std::string& password) {
     return call([&] {
@@ -148,7 +168,15 @@ class World {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
   std::unique_ptr<fakes::FakeVault> vault_;
   std::unique_ptr<fakes::FakeClearTax> cleartax_;
+  static std::string random_hex(int bytes) {
+    std::random_device rd;
+    std::string out;
+    for (int i = 0; i < bytes; ++i) out += fmt::format("{:02x}", rd() & 0xff);
+    return out;
+  }
+
   std::string vault_address_, cleartax_url_, token_;
+  std::string approle_role_id_, approle_secret_id_;
   std::thread thread_;
 };
 
@@ -179,7 +207,15 @@ struct DaemonConfig {
   std::string log_level = "info";
   std::string log_format = "text";
   std::string push_timeout = "5s";
-  std::string extra;  ///< appended verbatim
+  int concurrency = 16;  ///< of each destination
+  /// "token" (VAULT_TOKEN = World::token()) or "approle" (World::enable_approle() first; the
+  /// role id and secret id are written to files outside the state directory).
+  std::string vault_auth = "token";
+  std::string vault_extra;        ///< appended verbatim to [vault] (e.g. "timeout = \"5s\"\n")
+  std::string sync_extra;         ///< appended verbatim to [sync]
+  std::string destination_extra;  ///< appended verbatim to every [[destination]]
+  std::string cleartax_extra;     ///< appended verbatim to the "cleartax" [[destination]]
+  std::string extra;              ///< appended verbatim
 };
 
 /// The real nicsyncd, configured against a World, as a child process.
@@ -191,32 +227,56 @@ class Daemon {
     state_dir_ = dir_.file("state");
     token_path_ = dir_.file("api-token");
     write_file(token_path_, "trigger-token-5d1c\n");
+    credentials_dir_ = dir_.file("credentials");
+    if (config_.vault_auth == "approle") {
+      std::filesystem::create_directories(credentials_dir_);
+      write_file(credentials_dir_ + "/role-id", world_.approle_role_id() + "\n");
+      write_secret_id(world_.approle_secret_id());
+    }
     write_config();
   }
+  /// Replaces the secret id file atomically (as a provisioning job would).
+  void write_secret_id(const std::string& secret_id) {
+    write_file(credentials_dir_ + "/secret-id.new", secret_id + "\n");
+    std::filesystem::rename(credentials_dir_ + "/secret-id.new", credentials_dir_ + "/secret-id");
+  }
+  /// Rotates the AppRole secret id in the test Vault, then writes the new one to the file.
+  void rotate_secret_id() { write_secret_id(world_.rotate_approle_secret_id()); }
+  /// Where the AppRole id files are (not under the state directory: they are secrets the
+  /// daemon is given, not ones it keeps).
+  [[nodiscard]] const std::string& credentials_dir() const { return credentials_dir_; }
   ~Daemon() {
     if (process_ && process_->running()) process_->kill();
   }
 
   [[nodiscard]] std::string config_text() const {
+    std::string auth = "[vault.auth]\nmethod = \"token\"\n";
+    if (config_.vault_auth == "approle") {
+      auth = fmt::format(
+          "[vault.auth]\nmethod = \"approle\"\nrole_id_file = \"{}/role-id\"\n"
+          "secret_id_file = \"{}/secret-id\"\n",
+          credentials_dir_, credentials_dir_);
+    }
     std::string t = fmt::format(
         "state_dir = \"{}\"\n"
-        "[vault]\naddress = \"{}\"\n[vault.auth]\nmethod = \"token\"\n"
+        "[vault]\naddress = \"{}\"\n{}{}"
         "[watch]\nmode = \"{}\"\npoll_interval = \"{}\"\nresync_interval = \"{}\"\njitter = \"{}\"\n"
         "[api]\nlisten = \"127.0.0.1:{}\"\ntoken_file = \"{}\"\n"
         "[log]\nlevel = \"{}\"\nformat = \"{}\"\n"
-        "[sync]\nbackoff_base = \"{}\"\nbackoff_cap = \"{}\"\nstop_grace = \"{}\"\n"
+        "[sync]\nbackoff_base = \"{}\"\nbackoff_cap = \"{}\"\nstop_grace = \"{}\"\n{}"
         "[[destination]]\nname = \"cleartax\"\nkind = \"cleartax\"\nbase_url = \"{}\"\nauth = \"client_secret\"\n"
         "secret_path = \"secret/nicsync/cleartax\"\nsecret_key = \"client_secret\"\ntimeout = \"{}\"\n"
-        "concurrency = 16\n",
-        state_dir_, world_.vault_address(), config_.watch_mode, config_.poll_interval, config_.resync_interval,
-        config_.jitter, port_, token_path_, config_.log_level, config_.log_format, config_.backoff_base,
-        config_.backoff_cap, config_.stop_grace, world_.cleartax_url(), config_.push_timeout);
+        "concurrency = {}\n{}{}",
+        state_dir_, world_.vault_address(), config_.vault_extra, auth, config_.watch_mode, config_.poll_interval,
+        config_.resync_interval, config_.jitter, port_, token_path_, config_.log_level, config_.log_format,
+        config_.backoff_base, config_.backoff_cap, config_.stop_grace, config_.sync_extra, world_.cleartax_url(),
+        config_.push_timeout, config_.concurrency, config_.destination_extra, config_.cleartax_extra);
     if (config_.webhook) {
       t += fmt::format(
           "[[destination]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}/hooks/{{gstin}}\"\nmethod = \"PUT\"\n"
           "body = '{{\"gstin\": {{gstin}}, \"username\": {{username}}, \"password\": {{password}}, "
-          "\"version\": {{version}}}}'\ntimeout = \"{}\"\nconcurrency = 16\n",
-          world_.cleartax_url(), config_.push_timeout);
+          "\"version\": {{version}}}}'\ntimeout = \"{}\"\nconcurrency = {}\n{}",
+          world_.cleartax_url(), config_.push_timeout, config_.concurrency, config_.destination_extra);
     }
     std::string dests;
     for (const auto& d : config_.destinations) dests += (dests.empty() ? "\"" : ", \"") + d + "\"";
@@ -236,6 +296,7 @@ class Daemon {
     std::vector<std::string> env = {"VAULT_TOKEN=" + world_.token()};
     for (auto& e : extra_env) env.push_back(std::move(e));
     process_.reset();
+    output_mark_ = 0;  // offsets into the new process's output
     // NICSYNC_DAEMON_WRAPPER="valgrind -q" (or gdb -batch -ex run -ex bt --args) runs the daemon under a tool.
     std::vector<std::string> argv;
     if (const char* w = std::getenv("NICSYNC_DAEMON_WRAPPER")) {
@@ -248,6 +309,9 @@ class Daemon {
         ProcessOptions{.argv = std::move(argv),
                        .env = std::move(env),
                        .unset_env = {"VAULT_ADDR", "VAULT_NAMESPACE", "NOTIFY_SOCKET", "VAULT_CACERT"},
+                       // In the test's directory, so that a core file would land where the
+                       // secret scans look.
+                       .cwd = dir_.path().string(),
                        .log_file = dir_.file("daemon.log")});
   }
   bool wait_started(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
@@ -303,7 +367,7 @@ class Daemon {
   const TempDir& dir_;
   DaemonConfig config_;
   std::uint16_t port_;
-  std::string config_path_, state_dir_, token_path_;
+  std::string config_path_, state_dir_, token_path_, credentials_dir_;
   std::unique_ptr<Process> process_;
   std::size_t output_mark_ = 0;
 };
