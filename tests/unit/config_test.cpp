@@ -249,7 +249,9 @@ TEST(Config, ShippedExampleAndDemoConfigsAreValid) {
   }
   auto c = parse_config(demo, "demo.toml");
   EXPECT_TRUE(c) << (c ? "" : c.error().message);
-  if (c) EXPECT_EQ(c->mappings.size(), 3u);
+  if (c) {
+    EXPECT_EQ(c->mappings.size(), 3u);
+  }
 }
 
 TEST(Config, SplitMount) {
