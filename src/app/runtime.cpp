@@ -184,10 +184,13 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, c
     if (!l.added.empty() || !l.removed.empty()) self->apply_pairs();
   });
   rt->watcher_->on_location([self](const watch::KeyLocation& loc) {
-    auto& known = self->locations_[loc.path];
-    const bool changed = known.mount != loc.mount || known.kv != loc.kv;
-    known = loc;
-    if (changed) self->apply_pairs();
+    const auto assumed = self->location_of(loc.path);
+    self->locations_[loc.path] = loc;
+    if (!loc.mount.empty()) self->mounts_[loc.mount] = loc.kv;
+    // Rebuilding the pairs is O(pairs): only when the pairs read this key from somewhere else
+    // (once per mount, since the other keys under it are then assumed right; not once per key,
+    // which made the first sweep of 10,000 keys quadratic).
+    if (assumed.mount != loc.mount || assumed.key != loc.key || assumed.kv != loc.kv) self->apply_pairs();
   });
   return rt;
 }
@@ -215,20 +218,30 @@ Result<void> Runtime::build_destinations(const Config& config,
   return {};
 }
 
+watch::KeyLocation Runtime::location_of(const std::string& path) const {
+  if (auto it = locations_.find(path); it != locations_.end()) return it->second;
+  // The longest mount already detected for another key that holds this path.
+  watch::KeyLocation best;
+  for (const auto& [mount, kv] : mounts_) {
+    if (path.size() > mount.size() + 1 && path.starts_with(mount) && path[mount.size()] == '/' &&
+        mount.size() > best.mount.size()) {
+      best = {path, mount, path.substr(mount.size() + 1), kv};
+    }
+  }
+  if (!best.mount.empty()) return best;
+  auto [mount, key] = split_mount(path);
+  return {path, mount, key, KvVersion::v2};
+}
+
 std::vector<sync::PairConfig> Runtime::build_pairs() const {
   std::vector<sync::PairConfig> out;
   std::set<std::pair<std::string, std::string>> explicit_pairs;
   auto source_for = [&](const std::string& path, const std::string& user, const std::string& pass) {
     sync::SourceRef src;
-    if (auto it = locations_.find(path); it != locations_.end()) {
-      src.mount = it->second.mount;
-      src.key = it->second.key;
-      src.kv = it->second.kv;
-    } else {
-      auto [mount, key] = split_mount(path);
-      src.mount = mount;
-      src.key = key;
-    }
+    const auto loc = location_of(path);
+    src.mount = loc.mount;
+    src.key = loc.key;
+    src.kv = loc.kv;
     src.username_field = user;
     src.password_field = pass;
     return src;

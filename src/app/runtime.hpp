@@ -67,6 +67,9 @@ class Runtime {
   Runtime(boost::asio::any_io_executor executor, Config config);
   Result<void> build_destinations(const Config& config,
                                   std::map<std::string, std::shared_ptr<destinations::Destination>>& out);
+  /// Where the pairs read `path` from: its detected location, else under the longest mount
+  /// detected for another key, else a guess from its first segment (KV v2) until Vault says.
+  watch::KeyLocation location_of(const std::string& path) const;
   std::vector<sync::PairConfig> build_pairs() const;
   void apply_pairs();
   void add_metrics(api::MetricsWriter& w) const;
@@ -86,6 +89,7 @@ class Runtime {
   std::unique_ptr<api::ApiServer> api_;
   std::map<std::string, std::vector<Gstin>> set_members_;  // mapping-set prefix → GSTINs listed
   std::map<std::string, watch::KeyLocation> locations_;    // path → detected mount/KV version
+  std::map<std::string, KvVersion> mounts_;                // mount path → KV version, as detected
 };
 
 }  // namespace nicsync::app

@@ -1,6 +1,7 @@
 #include "nicsync/watch/watcher.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <random>
 
 #include <boost/asio/as_tuple.hpp>
@@ -269,14 +270,45 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
 
   // --- concurrency cap -----------------------------------------------------------------------
 
+  // A slot is handed to the longest waiter (FIFO), waking only that one: waking every waiter on
+  // each release made a burst of events (10,000 keys rotated at once) quadratic.
+  struct SlotWaiter {
+    explicit SlotWaiter(const asio::any_io_executor& e) : timer(e, SteadyTime::max()) {}
+    asio::steady_timer timer;
+    bool granted = false;
+  };
+
   asio::awaitable<void> acquire() {
-    while (in_flight >= options.concurrency) co_await slot_free.async_wait(kTuple);
-    ++in_flight;
+    if (in_flight < options.concurrency && slot_waiters.empty()) {
+      ++in_flight;
+      co_return;
+    }
+    auto w = std::make_shared<SlotWaiter>(ex);
+    slot_waiters.push_back(w);
+    // try/catch rather than an RAII guard (g++ 12): a waiter cancelled while queued must leave
+    // the queue, and one cancelled just after being granted a slot must give it back.
+    try {
+      while (!w->granted) co_await w->timer.async_wait(kTuple);
+    } catch (...) {
+      if (w->granted) {
+        release();
+      } else {
+        std::erase(slot_waiters, w);
+      }
+      throw;
+    }
   }
 
   void release() {
-    --in_flight;
-    slot_free.cancel();  // wakes every waiter; they re-check
+    if (!slot_waiters.empty()) {
+      auto next = std::move(slot_waiters.front());
+      slot_waiters.pop_front();
+      next->granted = true;  // the slot goes to it: in_flight stays
+      next->timer.cancel();
+    } else {
+      --in_flight;
+    }
+    slot_free.cancel();  // for the sweep waiting for its reads to finish
   }
 
   static asio::awaitable<void> read_detached(std::shared_ptr<Impl> self, KeyPtr k) {
@@ -495,6 +527,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   std::set<std::string> reported_invalid;
   std::vector<vault::MountInfo> mounts;
   int in_flight = 0;
+  std::deque<std::shared_ptr<SlotWaiter>> slot_waiters;
   asio::steady_timer slot_free;
   asio::steady_timer sweep_timer;
   bool stopping = false;
