@@ -79,7 +79,7 @@ std::string render_metrics(const sync::Engine& engine, const ApiHooks& hooks) {
   w.gauge("nicsync_oldest_unsynced_seconds", "Age of the oldest pair not in sync (0 when all are).", {},
           oldest ? static_cast<double>(oldest->count()) : 0.0);
   w.counter("nicsync_redeliveries_after_restart_total",
-            "Pushes repeated because they were in flight when the previous run stopped.", {},
+            "Pushes redone because the previous run stopped before recording their outcome.", {},
             static_cast<double>(engine.redeliveries_after_crash()));
   w.gauge("nicsync_ledger_writable", "1 while the ledger accepts writes.", {}, engine.ledger_writable() ? 1 : 0);
   for (const auto& [name, m] : engine.lane_metrics()) {
@@ -93,8 +93,12 @@ std::string render_metrics(const sync::Engine& engine, const ApiHooks& hooks) {
                 {{"destination", name}}, m.latency);
     w.histogram("nicsync_vault_write_to_delivery_seconds",
                 "From the Vault write of a version to its confirmed delivery.", {{"destination", name}}, m.lag);
-    w.gauge("nicsync_destination_in_flight", "Pushes in flight.", {{"destination", name}}, m.in_flight);
-    w.gauge("nicsync_destination_queued", "Pairs waiting for a push slot.", {{"destination", name}},
+    w.gauge("nicsync_destination_in_flight",
+            "Deliveries under way (Vault read, waiting for a push slot, push, ledger commit).", {{"destination", name}},
+            m.in_flight);
+    w.gauge("nicsync_destination_pushing", "Pushes out at the provider (at most its concurrency).",
+            {{"destination", name}}, m.pushing);
+    w.gauge("nicsync_destination_queued", "Pairs waiting for a delivery to start.", {{"destination", name}},
             static_cast<double>(m.queued));
     w.gauge("nicsync_destination_breaker_open", "1 while the circuit breaker keeps pushes away (open or half-open).",
             {{"destination", name}}, m.breaker_state == "closed" ? 0 : 1);
@@ -120,7 +124,8 @@ json::object render_status(const sync::Engine& engine, const ApiHooks& hooks) {
   out["counts"] = std::move(counts);
   json::object lanes;
   for (const auto& [name, m] : engine.lane_metrics()) {
-    lanes[name] = json::object{{"breaker", m.breaker_state}, {"in_flight", m.in_flight}, {"queued", m.queued}};
+    lanes[name] = json::object{
+        {"breaker", m.breaker_state}, {"in_flight", m.in_flight}, {"pushing", m.pushing}, {"queued", m.queued}};
   }
   out["destinations"] = std::move(lanes);
   json::array pairs;

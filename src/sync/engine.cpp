@@ -1,7 +1,10 @@
 // The sync engine. One coroutine per delivery; pairs are serialised (one delivery each at a
-// time); each destination has a lane with a FIFO of ready pairs, a concurrency cap, a token bucket
-// and a circuit breaker. Retries wait in a heap keyed by due time. Everything runs on the one
-// event loop; the ledger's writes complete when durable (its own thread does the fsync).
+// time); each destination has a lane with a FIFO of ready pairs and a push gate: a concurrency
+// cap, a token bucket and a circuit breaker that admit the pushes themselves. The Vault read and
+// the two ledger commits of a delivery (intent before, outcome after) happen outside the gate,
+// for a bounded number of deliveries ahead, so that waiting for fsync never holds a provider
+// slot. Retries wait in a heap keyed by due time. Everything runs on the one event loop; the
+// ledger's writes complete when durable (its own thread does the fsync).
 #include "nicsync/sync/engine.hpp"
 
 #include <algorithm>
@@ -48,6 +51,16 @@ struct Target {
 };
 
 struct Lane;
+struct Pair;
+
+/// A delivery waiting at its lane's push gate.
+struct PushWaiter {
+  PushWaiter(const asio::any_io_executor& ex, std::shared_ptr<Pair> p)
+      : timer(ex, SteadyTime::max()), pair(std::move(p)) {}
+  asio::steady_timer timer;  // cancelled when the slot is granted
+  std::shared_ptr<Pair> pair;
+  bool granted = false;
+};
 
 struct Pair {
   PairConfig config;
@@ -55,7 +68,8 @@ struct Pair {
   std::optional<Target> target;
   Lane* lane = nullptr;
   bool queued = false;
-  bool in_flight = false;
+  bool in_flight = false;  // a delivery is under way (one per pair at a time)
+  bool push_slot = false;  // it holds one of its lane's push slots
   bool removed = false;
   bool dirty = false;  // record changed but its ledger write failed
   std::uint64_t retry_generation = 0;
@@ -80,11 +94,17 @@ struct Lane {
   LanePolicy policy;
   TokenBucket bucket;
   CircuitBreaker breaker;
-  std::deque<PairPtr> ready;
-  int in_flight = 0;
+  std::deque<PairPtr> ready;  // waiting for a delivery to start
+  int in_flight = 0;          // deliveries under way (reading, waiting at the gate, pushing, recording)
+  int pushing = 0;            // pushes admitted by the gate and not finished
+  std::deque<std::shared_ptr<PushWaiter>> gate;  // prepared deliveries waiting for a push slot
   asio::steady_timer wake;
   bool wake_armed = false;
   LaneMetrics metrics;
+
+  /// Deliveries under way at once: enough to read Vault and commit to the ledger for the next
+  /// pushes while `concurrency` pushes are out.
+  [[nodiscard]] int delivery_cap() const noexcept { return std::max(4 * policy.concurrency, 32); }
 };
 
 struct RetryEntry {
@@ -243,8 +263,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     t.serial = ++serial;
     p.target = t;
     if (was_in_flight) {
-      spdlog::warn("{} version={}: a push was in flight when nicsyncd last stopped; pushing it again", describe_pair(p),
-                   t.version);
+      // The intent is recorded before the push waits for its slot: it may not have gone out.
+      spdlog::warn("{} version={}: nicsyncd stopped before the outcome of this push was recorded; pushing it again",
+                   describe_pair(p), t.version);
       ++redeliveries_after_crash;
     }
     return true;
@@ -402,25 +423,14 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     arm_retry_timer();
   }
 
+  // Starts deliveries from the lane's ready queue (up to its delivery cap), then admits waiting
+  // pushes through the gate.
   void pump(Lane& lane) {
-    while (!stopping && !lane.ready.empty() && lane.in_flight < lane.policy.concurrency) {
-      const SteadyTime now = clock.now();
-      if (!lane.breaker.allow(now)) {
-        wake_lane(lane, lane.breaker.retry_at() - now);
-        break;
-      }
-      if (!lane.bucket.try_take(now)) {
-        lane.breaker.on_abandoned();
-        wake_lane(lane, lane.bucket.wait_time(now));
-        break;
-      }
+    while (!stopping && !lane.ready.empty() && lane.in_flight < lane.delivery_cap()) {
       PairPtr p = std::move(lane.ready.front());
       lane.ready.pop_front();
       p->queued = false;
-      if (p->removed || !p->target) {
-        lane.breaker.on_abandoned();
-        continue;
-      }
+      if (p->removed || !p->target) continue;
       p->in_flight = true;
       ++lane.in_flight;
       ++in_flight_total;
@@ -435,6 +445,64 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
                        }
                      }));
     }
+    open_gate(lane);
+  }
+
+  // Admits waiting pushes in FIFO order while the concurrency cap, the breaker and the rate
+  // limit allow. (Also while stopping: deliveries already prepared may push within the grace.)
+  void open_gate(Lane& lane) {
+    while (!lane.gate.empty() && lane.pushing < lane.policy.concurrency) {
+      const SteadyTime now = clock.now();
+      if (!lane.breaker.allow(now)) {
+        // Half-open with its probe out: the probe's end opens the gate again, no timer needed
+        // (one would fire every millisecond until then).
+        if (lane.breaker.state(now) != CircuitBreaker::State::half_open) {
+          wake_lane(lane, lane.breaker.retry_at() - now);
+        }
+        break;
+      }
+      if (!lane.bucket.try_take(now)) {
+        lane.breaker.on_abandoned();
+        wake_lane(lane, lane.bucket.wait_time(now));
+        break;
+      }
+      auto w = std::move(lane.gate.front());
+      lane.gate.pop_front();
+      ++lane.pushing;
+      w->pair->push_slot = true;
+      w->granted = true;
+      w->timer.cancel();
+    }
+  }
+
+  // Waits at the lane's gate until a push slot is granted (p->push_slot is then set).
+  asio::awaitable<void> acquire_push_slot(PairPtr p) {
+    Lane& lane = *p->lane;
+    auto w = std::make_shared<PushWaiter>(ex, p);
+    lane.gate.push_back(w);
+    open_gate(lane);
+    // try/catch rather than an RAII guard (g++ 12): a delivery cancelled while waiting leaves
+    // the queue; one cancelled just after its grant gives the slot back in deliver().
+    try {
+      while (!w->granted) co_await w->timer.async_wait(kTuple);
+    } catch (...) {
+      if (!w->granted) std::erase(lane.gate, w);
+      throw;
+    }
+  }
+
+  // Gives a push slot back. `told`: the breaker learnt the push's outcome (else it is told the
+  // attempt was abandoned, and the rate-limit token goes back).
+  void release_push_slot(Pair& p, bool told) {
+    if (!p.push_slot) return;
+    p.push_slot = false;
+    Lane& lane = *p.lane;
+    --lane.pushing;
+    if (!told) {
+      lane.breaker.on_abandoned();
+      lane.bucket.refund();
+    }
+    open_gate(lane);
   }
 
   void wake_lane(Lane& lane, std::chrono::steady_clock::duration delay) {
@@ -452,11 +520,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   // --- one delivery ----------------------------------------------------------------------
 
   static asio::awaitable<void> deliver(std::shared_ptr<Impl> self, PairPtr p) {
-    Lane& lane = *p->lane;
     const Target t = *p->target;
-    bool pushed = false;  // whether the breaker learnt something about the provider
     try {
-      pushed = co_await self->attempt(p, t);
+      co_await self->attempt(p, t);
     } catch (const boost::system::system_error& e) {
       if (e.code() != asio::error::operation_aborted) {
         spdlog::error("{}: delivery failed unexpectedly: {}", describe_pair(*p), e.what());
@@ -464,16 +530,13 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     } catch (const std::exception& e) {
       spdlog::error("{}: delivery failed unexpectedly: {}", describe_pair(*p), e.what());
     }
-    if (!pushed) {
-      // Nothing reached the provider: it neither counts for the breaker nor against the rate.
-      lane.breaker.on_abandoned();
-      lane.bucket.refund();
-    }
+    // A push that did not finish (cancelled, or threw) told the breaker nothing.
+    self->release_push_slot(*p, false);
     self->after_delivery(p, t);
   }
 
-  // Returns true when a push reached the provider (so the breaker has been told the outcome).
-  asio::awaitable<bool> attempt(PairPtr p, Target t) {
+  // Vault read, no-op check, intent, push (through the lane's gate), outcome.
+  asio::awaitable<void> attempt(PairPtr p, Target t) {
     PairRecord& rec = p->record;
     Lane& lane = *p->lane;
     const SourceRef src = p->config.source;
@@ -489,7 +552,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
                                    fmt::format("the current version of {} is {} in Vault; nothing is pushed "
                                                "until a readable version exists",
                                                src.path(), to_string(t.state)));
-      co_return false;
+      co_return;
     }
 
     auto credential = co_await reader.read(src, t.version);
@@ -502,7 +565,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       } else {
         co_await failed(p, t, e, /*provider=*/false);
       }
-      co_return false;
+      co_return;
     }
     const std::string fp = fingerprint(credential->username, credential->password);
     if (p->config.source.kv == KvVersion::v1) t.lineage = fp;  // v1: the content is the version
@@ -523,7 +586,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         co_await write(p, std::move(h));
       }
       p->unsynced_since.reset();
-      co_return false;
+      co_return;
     }
 
     // Intent first: durable before anything leaves the machine.
@@ -535,9 +598,17 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       rec.push_in_flight = false;
       co_await failed(
           p, t, Error(w.error().code, "cannot record the delivery intent in the ledger: " + w.error().message), false);
-      co_return false;
+      co_return;
     }
 
+    co_await acquire_push_slot(p);
+    if (p->target && p->target->serial != t.serial) {
+      // A newer version came while this one waited for a slot: it goes instead (coalescing). The
+      // intent stays until the next delivery's intent replaces it.
+      release_push_slot(*p, false);
+      rec.push_in_flight = false;
+      co_return;
+    }
     destinations::Delivery d{
         p->config.gstin,
         src.path(),
@@ -550,29 +621,27 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     auto result = co_await dest->push(std::move(d), std::move(*credential));
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock.now() - push_start);
     rec.push_in_flight = false;
-    if (result) {
-      lane.breaker.on_success();
-      co_await applied(p, t, fp, took);
-      co_return true;
+    // The breaker learns the outcome, then the slot goes to the next push; recording the outcome
+    // in the ledger needs no slot.
+    std::optional<Error> e;
+    if (!result) e = result.error();
+    if (!e || e->error_class() == ErrorClass::credential_rejected || e->error_class() == ErrorClass::permanent) {
+      lane.breaker.on_success();  // for a rejection: the provider works; the credential does not
+    } else {
+      lane.breaker.on_failure(clock.now());
     }
-    const Error& e = result.error();
-    switch (e.error_class()) {
-      case ErrorClass::credential_rejected:
-        lane.breaker.on_success();  // the provider works; the credential does not
-        co_await park(p, t, e, Outcome::rejected);
-        break;
-      case ErrorClass::permanent:
-        lane.breaker.on_success();
-        co_await park(p, t, e, Outcome::parked);
-        break;
+    release_push_slot(*p, true);
+    if (!e) {
+      co_await applied(p, t, fp, took);
+      co_return;
+    }
+    switch (e->error_class()) {
+      case ErrorClass::credential_rejected: co_await park(p, t, *e, Outcome::rejected); break;
+      case ErrorClass::permanent: co_await park(p, t, *e, Outcome::parked); break;
       case ErrorClass::transient:
       case ErrorClass::auth:
-      case ErrorClass::none:
-        lane.breaker.on_failure(clock.now());
-        co_await failed(p, t, e, true);
-        break;
+      case ErrorClass::none: co_await failed(p, t, *e, true); break;
     }
-    co_return true;
   }
 
   asio::awaitable<void> applied(PairPtr p, Target t, std::string fp, std::chrono::milliseconds took) {
@@ -879,6 +948,7 @@ std::map<std::string, LaneMetrics> Engine::lane_metrics() const {
     LaneMetrics m = lane->metrics;
     m.breaker_state = std::string(to_string(lane->breaker.state(now)));
     m.in_flight = lane->in_flight;
+    m.pushing = lane->pushing;
     m.queued = lane->ready.size();
     out.emplace(name, std::move(m));
   }

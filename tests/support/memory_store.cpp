@@ -1,6 +1,7 @@
 #include "testing/memory_store.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace nicsync::testing {
@@ -15,7 +16,13 @@ Result<std::vector<ledger::PairRecord>> MemoryStore::load_pairs() {
 
 asio::awaitable<Result<void>> MemoryStore::write(ledger::PairRecord record,
                                                  std::optional<ledger::HistoryEntry> history) {
+  ++in_progress_;
   co_await asio::post(ex_, asio::use_awaitable);  // like the real store: completes later
+  if (write_delay_.count() > 0) {
+    asio::steady_timer t(ex_, write_delay_);
+    co_await t.async_wait(asio::use_awaitable);
+  }
+  --in_progress_;
   ++writes_;
   if (fail_writes_ > 0) {
     --fail_writes_;

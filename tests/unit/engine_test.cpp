@@ -509,6 +509,29 @@ TEST_F(EngineTest, ConcurrencyCapPerDestination) {
   EXPECT_EQ(dest_->max_concurrent, 2);
 }
 
+// The concurrency cap counts pushes: Vault reads and ledger commits (which wait for fsync) of other
+// deliveries go on meanwhile, so slow commits do not idle the provider's slots.
+TEST_F(EngineTest, LedgerCommitsDoNotHoldPushSlots) {
+  std::vector<Gstin> many;
+  const char* gs[] = {"07AAFCD5862R1ZX", "27AAPFU0939F1ZV", "29ABCDE1234F1ZW",
+                      "07AAACR5055K1Z9", "33AAACI1195H1ZT", "24AAACC1206D1ZM"};
+  for (const char* g : gs) {
+    many.push_back(Gstin::parse(g).value());
+    reader_.set(many.back(), 1, std::string("p#") + g);
+  }
+  store_.set_write_delay(5ms);
+  dest_->delay = 5ms;
+  LanePolicy policy;
+  policy.concurrency = 1;
+  start(many, policy);
+  for (const auto& g : many) observe(g, 1);
+  settle();
+  EXPECT_EQ(dest_->pushes.size(), many.size());
+  EXPECT_EQ(dest_->max_concurrent, 1);
+  EXPECT_GT(dest_->max_writes_during_push, 0) << "every push waited for the other deliveries' commits";
+  for (const auto& g : many) EXPECT_EQ(record(g).state, PairState::in_sync) << g.str();
+}
+
 TEST_F(EngineTest, RateLimitSpacesPushes) {
   std::vector<Gstin> three{kG1, kG2, kG3};
   for (const auto& g : three) reader_.set(g, 1, "p#" + g.str());

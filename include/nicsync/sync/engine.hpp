@@ -61,11 +61,12 @@ class CredentialReader {
 /// Keyed fingerprint of a credential (ledger::Fingerprinter in production).
 using FingerprintFn = std::function<std::string(std::string_view username, const Secret& password)>;
 
-/// Admission of one destination: rate limit, concurrency cap and circuit breaker.
+/// Admission of one destination's pushes: rate limit, concurrency cap and circuit breaker. (Vault
+/// reads and ledger commits of its deliveries are not pushes: they run ahead, outside these.)
 struct LanePolicy {
-  double rate_per_second = 0;  ///< 0 = unlimited
+  double rate_per_second = 0;  ///< pushes per second; 0 = unlimited
   double burst = 1;
-  int concurrency = 8;
+  int concurrency = 8;        ///< pushes in flight at once
   int breaker_threshold = 5;  ///< consecutive transient failures that open the breaker
   std::chrono::milliseconds breaker_open_for{30'000};
 };
@@ -95,8 +96,9 @@ struct LaneMetrics {
   Histogram latency{Histogram::latency_bounds()};  ///< observation → confirmed push, seconds
   Histogram lag{Histogram::latency_bounds()};      ///< Vault write → confirmed push, seconds
   std::string breaker_state = "closed";
-  int in_flight = 0;
-  std::size_t queued = 0;
+  int in_flight = 0;       ///< deliveries under way (Vault read, waiting for a push slot, push, ledger commit)
+  int pushing = 0;         ///< pushes out at the provider (at most the concurrency)
+  std::size_t queued = 0;  ///< pairs waiting for a delivery to start
 };
 
 class Engine {
@@ -139,7 +141,8 @@ class Engine {
   boost::asio::awaitable<Result<std::vector<ledger::HistoryEntry>>> history(std::string gstin, std::size_t limit);
   /// Whether the ledger accepted its last write (for /readyz).
   [[nodiscard]] bool ledger_writable() const noexcept;
-  /// Pushes repeated because they were in flight when the previous run stopped.
+  /// Deliveries taken up again because their intent, but no outcome, was recorded when the
+  /// previous run stopped (the push was in flight, or about to go out).
   [[nodiscard]] std::uint64_t redeliveries_after_crash() const noexcept;
   /// Completes at the next state change of any pair (for tests and `nicsyncd sync`).
   boost::asio::awaitable<void> wait_for_change();

@@ -66,6 +66,7 @@ class FakeDestination final : public destinations::Destination {
     if (!active_.insert(d.gstin.str()).second) same_pair_overlap++;
     ++concurrent;
     max_concurrent = std::max(max_concurrent, concurrent);
+    max_writes_during_push = std::max(max_writes_during_push, store_.writes_in_progress());
     pushes.push_back({d.gstin.str(), d.version, std::string(c.password.expose()), d.attempt, d.idempotency_key});
     struct Leave {
       FakeDestination& f;
@@ -92,6 +93,7 @@ class FakeDestination final : public destinations::Destination {
   std::chrono::milliseconds delay{0};
   int concurrent = 0;
   int max_concurrent = 0;
+  int max_writes_during_push = 0;  ///< ledger writes (of other deliveries) in progress as a push went out
   int same_pair_overlap = 0;
   int intent_violations = 0;
 

@@ -2,6 +2,7 @@
 // In-memory ledger::Store for engine tests: completes writes asynchronously (posted), records
 // every write, and can be told to fail the next N writes.
 
+#include <chrono>
 #include <map>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -32,6 +33,10 @@ class MemoryStore final : public ledger::Store {
   [[nodiscard]] const ledger::PairRecord* record(const std::string& destination, const std::string& gstin) const;
   [[nodiscard]] const std::vector<ledger::HistoryEntry>& all_history() const noexcept { return history_; }
   [[nodiscard]] std::size_t writes() const noexcept { return writes_; }
+  /// Each write takes this long (real time) before it completes, like a commit waiting for fsync.
+  void set_write_delay(std::chrono::milliseconds d) noexcept { write_delay_ = d; }
+  /// Writes started and not completed yet.
+  [[nodiscard]] int writes_in_progress() const noexcept { return in_progress_; }
 
  private:
   boost::asio::any_io_executor ex_;
@@ -41,6 +46,8 @@ class MemoryStore final : public ledger::Store {
   int fail_writes_ = 0;
   Errc fail_code_ = Errc::ledger_full;
   bool writable_ = true;
+  std::chrono::milliseconds write_delay_{0};
+  int in_progress_ = 0;
 };
 
 }  // namespace nicsync::testing
