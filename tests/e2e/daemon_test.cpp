@@ -164,7 +164,14 @@ TEST_F(DaemonE2E, MappingSetAndWebhookDestination) {
   const std::string added = world_gstin(12);
   rotate(added, 1);
   ASSERT_TRUE(delivered(added, 1)) << d.process().output();
-  auto hooks = world_.call([&] { return world_.cleartax().requests("/hooks/" + added); });
+  // The webhook is another destination: its push need not have come yet.
+  std::vector<fakes::RecordedRequest> hooks;
+  ASSERT_TRUE(eventually(
+      [&] {
+        hooks = world_.call([&] { return world_.cleartax().requests("/hooks/" + added); });
+        return !hooks.empty();
+      },
+      20s));
   ASSERT_EQ(hooks.size(), 1u);
   EXPECT_EQ(hooks[0].method, "PUT");
   auto body = boost::json::parse(hooks[0].body).as_object();
