@@ -264,8 +264,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     p.target = t;
     if (was_in_flight) {
       // The intent is recorded before the push waits for its slot: it may not have gone out.
-      spdlog::warn("{} version={}: nicsyncd stopped before the outcome of this push was recorded; pushing it again",
-                   describe_pair(p), t.version);
+      spdlog::warn(
+          "{} version={} attempt={}: nicsyncd stopped before the outcome of this push was recorded; pushing "
+          "it again",
+          describe_pair(p), t.version, p.record.attempts + 1);
       ++redeliveries_after_crash;
     }
     return true;
@@ -525,10 +527,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       co_await self->attempt(p, t);
     } catch (const boost::system::system_error& e) {
       if (e.code() != asio::error::operation_aborted) {
-        spdlog::error("{}: delivery failed unexpectedly: {}", describe_pair(*p), e.what());
+        spdlog::error("{} version={} attempt={}: delivery failed unexpectedly: {}", describe_pair(*p), t.version,
+                      p->record.attempts + 1, e.what());
       }
     } catch (const std::exception& e) {
-      spdlog::error("{}: delivery failed unexpectedly: {}", describe_pair(*p), e.what());
+      spdlog::error("{} version={} attempt={}: delivery failed unexpectedly: {}", describe_pair(*p), t.version,
+                    p->record.attempts + 1, e.what());
     }
     // A push that did not finish (cancelled, or threw) told the breaker nothing.
     self->release_push_slot(*p, false);

@@ -5,18 +5,12 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
-#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "testing/world.hpp"
-
-#include <sys/socket.h>
-#include <sys/un.h>
 
 namespace nicsync {
 namespace {
@@ -25,6 +19,7 @@ using namespace std::chrono_literals;
 using testing::Daemon;
 using testing::DaemonConfig;
 using testing::eventually;
+using testing::NotifySocket;
 using testing::World;
 using testing::world_gstin;
 
@@ -351,66 +346,6 @@ TEST_F(DaemonE2E, ASecondInstanceRefusesTheStateDirectoryAndNamesTheHolder) {
   first.signal(SIGTERM);
   EXPECT_EQ(first.process().wait(20s), 0);
 }
-
-/// systemd's end of NOTIFY_SOCKET: a datagram socket at a path, read on a thread.
-class NotifySocket {
- public:
-  explicit NotifySocket(std::string path) : path_(std::move(path)) {
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path_.c_str());
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) throw std::runtime_error("bind");
-    timeval tv{.tv_sec = 0, .tv_usec = 100'000};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    reader_ = std::thread([this] {
-      char buf[4096];
-      while (!stop_) {
-        const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-        if (n <= 0) continue;
-        std::lock_guard lock(mu_);
-        messages_.emplace_back(buf, static_cast<std::size_t>(n));
-        cv_.notify_all();
-      }
-    });
-  }
-  ~NotifySocket() {
-    stop_ = true;
-    reader_.join();
-    ::close(fd_);
-  }
-  /// Waits for a message containing `needle`, at or after message index `from`; returns its index.
-  std::optional<std::size_t> wait_for(const std::string& needle, std::chrono::milliseconds timeout,
-                                      std::size_t from = 0) {
-    std::unique_lock lock(mu_);
-    std::optional<std::size_t> found;
-    cv_.wait_for(lock, timeout, [&] {
-      for (std::size_t i = from; i < messages_.size(); ++i) {
-        if (messages_[i].find(needle) != std::string::npos) {
-          found = i;
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-  std::string all() {
-    std::lock_guard lock(mu_);
-    std::string out;
-    for (const auto& m : messages_) out += "[" + m + "]\n";
-    return out;
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> messages_;
-  std::thread reader_;
-};
 
 TEST_F(DaemonE2E, TellsSystemdReadyReloadingStoppingStatusAndWatchdog) {
   const std::string g = world_gstin(60);

@@ -7,12 +7,18 @@
 // a function there and returns its result.
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -33,6 +39,9 @@
 #include "testing/deadline.hpp"
 #include "testing/process.hpp"
 #include "testing/temp_dir.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
 
 namespace nicsync::testing {
 
@@ -116,6 +125,10 @@ class World {
     });
     return fut.get();
   }
+
+  /// The fakes' executor: coroutines spawned on it may touch the fakes (benchmarks drive
+  /// rotations from there).
+  boost::asio::any_io_executor executor() { return io_.get_executor(); }
 
   /// Only inside call().
   fakes::FakeVault& vault() { return *vault_; }
@@ -291,28 +304,29 @@ class Daemon {
   void write_config() { write_file(config_path_, config_text()); }
   DaemonConfig& config() { return config_; }
 
-  /// Starts nicsyncd and waits for its "ready" log line (the API is listening).
-  void start(std::vector<std::string> extra_env = {}) {
+  /// Starts nicsyncd (`wait_started` waits for its "ready" log line). `wrapper` goes before the
+  /// program on the command line (e.g. a shell that sets something up and execs "$@").
+  void start(std::vector<std::string> extra_env = {}, std::vector<std::string> wrapper = {}) {
     std::vector<std::string> env = {"VAULT_TOKEN=" + world_.token()};
     for (auto& e : extra_env) env.push_back(std::move(e));
     process_.reset();
     output_mark_ = 0;  // offsets into the new process's output
     // NICSYNC_DAEMON_WRAPPER="valgrind -q" (or gdb -batch -ex run -ex bt --args) runs the daemon under a tool.
-    std::vector<std::string> argv;
+    std::vector<std::string> argv = std::move(wrapper);
     if (const char* w = std::getenv("NICSYNC_DAEMON_WRAPPER")) {
       std::istringstream words(w);
       for (std::string word; words >> word;) argv.push_back(word);
     }
     argv.push_back(built_program("nicsyncd"));
     argv.insert(argv.end(), {"run", "--config", config_path_});
-    process_ = std::make_unique<Process>(
-        ProcessOptions{.argv = std::move(argv),
-                       .env = std::move(env),
-                       .unset_env = {"VAULT_ADDR", "VAULT_NAMESPACE", "NOTIFY_SOCKET", "VAULT_CACERT"},
-                       // In the test's directory, so that a core file would land where the
-                       // secret scans look.
-                       .cwd = dir_.path().string(),
-                       .log_file = dir_.file("daemon.log")});
+    process_ = std::make_unique<Process>(ProcessOptions{
+        .argv = std::move(argv),
+        .env = std::move(env),
+        .unset_env = {"VAULT_ADDR", "VAULT_NAMESPACE", "NOTIFY_SOCKET", "VAULT_CACERT", "JOURNAL_STREAM"},
+        // In the test's directory, so that a core file would land where the
+        // secret scans look.
+        .cwd = dir_.path().string(),
+        .log_file = dir_.file("daemon.log")});
   }
   bool wait_started(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
     return process_->wait_for_output("ready: API on", timeout, output_mark_).has_value();
@@ -370,6 +384,77 @@ class Daemon {
   std::string config_path_, state_dir_, token_path_, credentials_dir_;
   std::unique_ptr<Process> process_;
   std::size_t output_mark_ = 0;
+};
+
+/// systemd's end of NOTIFY_SOCKET: a datagram socket at a path, read on a thread.
+class NotifySocket {
+ public:
+  explicit NotifySocket(std::string path) : path_(std::move(path)) {
+    if (path_.size() >= sizeof(sockaddr_un::sun_path))
+      throw std::runtime_error("NOTIFY_SOCKET path too long: " + path_);
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path_.c_str());
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+      throw std::runtime_error("bind " + path_ + ": " + std::strerror(errno));
+    timeval tv{.tv_sec = 0, .tv_usec = 100'000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    reader_ = std::thread([this] {
+      char buf[4096];
+      while (!stop_) {
+        const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+        if (n <= 0) continue;
+        const auto at = std::chrono::steady_clock::now();
+        std::lock_guard lock(mu_);
+        messages_.emplace_back(buf, static_cast<std::size_t>(n));
+        received_at_.push_back(at);
+        cv_.notify_all();
+      }
+    });
+  }
+  ~NotifySocket() {
+    stop_ = true;
+    reader_.join();
+    ::close(fd_);
+  }
+  /// Waits for a message containing `needle`, at or after message index `from`; returns its index.
+  std::optional<std::size_t> wait_for(const std::string& needle, std::chrono::milliseconds timeout,
+                                      std::size_t from = 0) {
+    std::unique_lock lock(mu_);
+    std::optional<std::size_t> found;
+    cv_.wait_for(lock, timeout, [&] {
+      for (std::size_t i = from; i < messages_.size(); ++i) {
+        if (messages_[i].find(needle) != std::string::npos) {
+          found = i;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+  /// When message `index` arrived (steady clock).
+  std::chrono::steady_clock::time_point received_at(std::size_t index) {
+    std::lock_guard lock(mu_);
+    return received_at_.at(index);
+  }
+  std::string all() {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (const auto& m : messages_) out += "[" + m + "]\n";
+    return out;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> messages_;
+  std::vector<std::chrono::steady_clock::time_point> received_at_;
+  std::thread reader_;
 };
 
 }  // namespace nicsync::testing
