@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "fakes/vault/fake_vault.hpp"
@@ -233,6 +234,27 @@ TEST_F(WatcherTest, ReadsAreSpreadOverTheIntervalNotBurst) {
   EXPECT_LT(reads[5] - reads[0], 300ms) << "the first sweep catches up at once";
   const auto span = reads[11] - reads[6];
   EXPECT_GE(span, 400ms) << "six keys over 600 ms are read about 100 ms apart, not all at once";
+}
+
+TEST_F(WatcherTest, ReadsInFlightStayUnderTheConcurrencyCap) {
+  // 40 keys, each metadata read held 30 ms by the test Vault, at most 4 in flight: the first
+  // (catch-up) sweep needs at least 10 rounds, and the client never needs more than 4
+  // connections, where an uncapped burst would open one per key (the pool allows 64).
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = fmt::format("nic/k{:02}", i);
+    fake_.kv_put("secret", key, {{"username", "u"}, {"password", "p"}});
+    keys_.push_back("secret/" + key);
+  }
+  fake_.set_latency(30ms);
+  WatcherOptions o;
+  o.poll_interval = 1h;
+  o.concurrency = 4;
+  const auto t0 = std::chrono::steady_clock::now();
+  start(o);
+  until([&] { return watcher_->first_sweep_done(); }, 20s);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 300ms);
+  EXPECT_EQ(seen_.size(), 40u);
+  EXPECT_LE(fake_.connections_accepted(), 4u);
 }
 
 TEST_F(WatcherTest, ASealedVaultDelaysTheFirstSweepAndRecoversQuickly) {
