@@ -1,5 +1,8 @@
 #include "nicsync/api/api_server.hpp"
 
+#include <algorithm>
+#include <charconv>
+
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -82,6 +85,8 @@ std::string render_metrics(const sync::Engine& engine, const ApiHooks& hooks) {
             "Pushes redone because the previous run stopped before recording their outcome.", {},
             static_cast<double>(engine.redeliveries_after_crash()));
   w.gauge("nicsync_ledger_writable", "1 while the ledger accepts writes.", {}, engine.ledger_writable() ? 1 : 0);
+  w.gauge("nicsync_warnings", "Problems needing an operator that do not stop the daemon (see /v1/status).", {},
+          hooks.warnings ? static_cast<double>(hooks.warnings().size()) : 0.0);
   for (const auto& [name, m] : engine.lane_metrics()) {
     for (const char* outcome : {"applied", "unchanged", "failed", "parked", "rejected", "source_deleted"}) {
       auto it = m.outcomes.find(outcome);
@@ -115,6 +120,11 @@ json::object render_status(const sync::Engine& engine, const ApiHooks& hooks) {
   json::array why;
   for (auto& r : reasons) why.emplace_back(std::move(r));
   out["not_ready_reasons"] = std::move(why);
+  json::array warnings;
+  if (hooks.warnings) {
+    for (auto& w : hooks.warnings()) warnings.emplace_back(std::move(w));
+  }
+  out["warnings"] = std::move(warnings);
   json::object counts;
   const auto c = engine.state_counts();
   for (auto s : kAllStates) {
@@ -235,11 +245,16 @@ struct ApiServer::Impl {
     }
     std::size_t limit = 100;
     if (auto l = r.query_param("limit")) {
-      try {
-        limit = std::clamp<std::size_t>(std::stoul(*l), 1, 10000);
-      } catch (...) {
+      // Digits only: stoul would take "1e99" as 1 and "-1" as a huge number.
+      unsigned long long n = 0;
+      const auto [end, ec] = std::from_chars(l->data(), l->data() + l->size(), n);
+      if (l->empty() || ec == std::errc::invalid_argument || end != l->data() + l->size()) {
         co_return error_response(400, "limit must be a number from 1 to 10000");
       }
+      // Larger numbers (even past 64 bits) mean "as many as allowed".
+      limit = ec == std::errc::result_out_of_range
+                  ? 10000
+                  : static_cast<std::size_t>(std::clamp<unsigned long long>(n, 1, 10000));
     }
     auto entries = co_await engine.history(gstin, limit);
     if (!entries) co_return error_response(503, "cannot read the ledger: " + entries.error().message);

@@ -94,17 +94,26 @@ int run_cli(int argc, char** argv) {
   setup_logging(config->log);
   if (run->parsed()) return run_daemon(*config);
   if (check->parsed()) return command_check(*config, online);
-  if (sync_cmd->parsed()) {
-    auto wait = parse_duration(wait_text);
-    if (!wait) {
-      std::cerr << "nicsyncd sync --wait: " << wait.error().message << "\n";
-      return kExitUsage;
+  // The client commands read the API's JSON with throwing accessors: whatever answers at --url
+  // (a proxy's error page, another service) gets a message, not an abort.
+  const char* command = sync_cmd->parsed() ? "sync" : status->parsed() ? "status" : "history";
+  try {
+    if (sync_cmd->parsed()) {
+      auto wait = parse_duration(wait_text);
+      if (!wait) {
+        std::cerr << "nicsyncd sync --wait: " << wait.error().message << "\n";
+        return kExitUsage;
+      }
+      sync.wait = *wait;
+      return command_sync(*config, sync);
     }
-    sync.wait = *wait;
-    return command_sync(*config, sync);
+    if (status->parsed()) return command_status(*config, url, token_file);
+    if (history->parsed()) return command_history(*config, gstin, limit, url);
+  } catch (const std::exception& e) {
+    std::cerr << "nicsyncd " << command << ": the API answered with something nicsyncd does not send (" << e.what()
+              << "); is the URL that of nicsyncd's API?\n";
+    return kExitFailure;
   }
-  if (status->parsed()) return command_status(*config, url, token_file);
-  if (history->parsed()) return command_history(*config, gstin, limit, url);
   return kExitUsage;
 }
 

@@ -130,6 +130,10 @@ int print_trigger_items(const json::array& items, const json::array& errors) {
 }  // namespace
 
 int command_check(const Config& config, bool online) {
+  if (auto r = check_auth_files(config); !r) {
+    std::cerr << "nicsyncd: configuration invalid:\n" << r.error().message << "\n";
+    return kExitConfig;
+  }
   std::cout << fmt::format("{}: configuration OK — {} destination(s), {} mapping(s), {} mapping set(s), state in {}\n",
                            config.source, config.destinations.size(), config.mappings.size(),
                            config.mapping_sets.size(), config.state_dir);
@@ -290,6 +294,9 @@ int command_status(const Config& config, const std::string& url_override, const 
   std::cout << "nicsyncd " << cell(s.at("version")) << " — " << (s.at("ready").as_bool() ? "ready" : "NOT READY")
             << "\n";
   for (const auto& r : s.at("not_ready_reasons").as_array()) std::cout << "  not ready: " << cell(r) << "\n";
+  if (const auto* w = s.if_contains("warnings"); w && w->is_array()) {
+    for (const auto& r : w->as_array()) std::cout << "  warning: " << cell(r) << "\n";
+  }
   std::vector<std::vector<std::string>> rows{
       {"GSTIN", "DESTINATION", "STATE", "APPLIED", "PENDING", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"}};
   for (const auto& p : s.at("pairs").as_array()) {

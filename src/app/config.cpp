@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -45,6 +46,74 @@ std::optional<std::string> check_vault_path(std::string_view p, bool folder) {
 }
 
 bool is_http_url(std::string_view u) { return u.starts_with("https://") || u.starts_with("http://"); }
+
+// toml++ builds one nested table per part of a dotted key or table header and recurses over
+// them: some 30,000 levels overflow an 8 MiB stack (and a 4 MiB file holds two million). Its own
+// limit (TOML_MAX_NESTED_VALUES, 256) covers arrays and inline tables only. Every extra level
+// needs a '.' outside strings and comments, so counting those bounds the depth; a real
+// configuration has a handful.
+constexpr std::size_t kMaxKeyDots = 1000;
+
+// The line where the file's count of '.' outside strings and comments passes kMaxKeyDots.
+std::optional<std::size_t> too_many_key_dots(std::string_view text) {
+  enum class In { code, comment, basic, literal, ml_basic, ml_literal } in = In::code;
+  std::size_t dots = 0, line = 1;
+  auto run_of = [&](std::size_t i, char q) {
+    std::size_t n = 0;
+    while (i + n < text.size() && text[i + n] == q) ++n;
+    return n;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') ++line;
+    switch (in) {
+      case In::code:
+        if (c == '#') {
+          in = In::comment;
+        } else if (c == '"' || c == '\'') {
+          const std::size_t n = run_of(i, c);
+          if (n >= 3) {
+            in = c == '"' ? In::ml_basic : In::ml_literal;
+            i += 2;
+          } else if (n == 2) {
+            ++i;  // an empty string
+          } else {
+            in = c == '"' ? In::basic : In::literal;
+          }
+        } else if (c == '.' && ++dots > kMaxKeyDots) {
+          return line;
+        }
+        break;
+      case In::comment:
+        if (c == '\n') in = In::code;
+        break;
+      case In::basic:
+        if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') {
+          ++i;
+        } else if (c == '"' || c == '\n') {
+          in = In::code;
+        }
+        break;
+      case In::literal:
+        if (c == '\'' || c == '\n') in = In::code;
+        break;
+      case In::ml_basic:
+      case In::ml_literal: {
+        const char q = in == In::ml_basic ? '"' : '\'';
+        if (in == In::ml_basic && c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') {
+          ++i;
+        } else if (c == q) {
+          // The closing delimiter is the last three of a run of up to five quotes.
+          const std::size_t n = run_of(i, q);
+          if (n >= 3) in = In::code;
+          i += n - 1;
+        }
+        break;
+      }
+    }
+  }
+  return std::nullopt;
+}
 
 void read_api(TableReader& t, ApiConfig& api) {
   if (auto v = t.string("listen", "an address such as \"127.0.0.1:9464\"")) {
@@ -135,6 +204,9 @@ void read_vault(TableReader& t, vault::ClientConfig& v) {
     }
     if (v.auth.method == vault::AuthMethod::approle && (v.auth.role_id_file.empty() || v.auth.secret_id_file.empty())) {
       a.error("method", "approle needs role_id_file and secret_id_file");
+    }
+    if (v.auth.method == vault::AuthMethod::token && !v.auth.token_file.empty()) {
+      a.error("token_file", "is only read with method = \"token_file\" (method \"token\" takes VAULT_TOKEN)");
     }
     if (v.auth.method == vault::AuthMethod::token_file && v.auth.token_file.empty()) {
       a.error("method", "token_file needs token_file = \"/path/to/token\"");
@@ -354,6 +426,12 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (text.find('\0') != std::string_view::npos) {
     return Error(Errc::config_invalid, fmt::format("{}: not a text file (it contains NUL bytes)", source));
   }
+  if (auto line = too_many_key_dots(text)) {
+    return Error(Errc::config_invalid,
+                 fmt::format("{}:{}: more than {} dotted key parts in the file: tables nested this deep are not a "
+                             "nicsyncd configuration (see config/nicsyncd.toml)",
+                             source, *line, kMaxKeyDots));
+  }
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -466,24 +544,39 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
     }
     return Error(Errc::config_invalid, std::move(message));
   }
+  config.key_lines = errors.take_lines();
   return config;
 }
 
 Result<Config> load_config_file(const std::string& path, const ConfigEnvironment& env) {
+  constexpr std::size_t kMaxBytes = 4u << 20;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Error(Errc::config_invalid,
+                 fmt::format("{}: is a directory, not a config file; pass --config with the file's path", path));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Error(Errc::config_invalid,
                  fmt::format("{}: cannot open config file: {}; pass --config with the path of a readable file", path,
                              std::strerror(errno)));
   }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return Error(Errc::config_invalid, fmt::format("{}: cannot read config file", path));
-  const std::string text = buffer.str();
-  if (text.size() > (4u << 20)) {
+  // Read at most one byte past the limit: --config /dev/zero must not fill the memory.
+  std::string text(kMaxBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) {
+    return Error(Errc::config_invalid, fmt::format("{}: cannot read config file: {}", path, std::strerror(errno)));
+  }
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxBytes) {
     return Error(Errc::config_invalid, fmt::format("{}: larger than 4 MiB; is this the right file?", path));
   }
   return parse_config(text, path, env);
+}
+
+std::string Config::where(std::string_view key) const {
+  if (auto it = key_lines.find(key); it != key_lines.end()) return fmt::format("{}:{}: {}", source, it->second, key);
+  return fmt::format("{}: {}", source, key);
 }
 
 }  // namespace nicsync::app

@@ -40,6 +40,10 @@ class Daemon {
   explicit Daemon(Config config) : config_(std::move(config)) {}
 
   int run() {
+    // A write past RLIMIT_FSIZE (LimitFSIZE=, ulimit -f) or to a closed stderr pipe must fail
+    // that write with EFBIG / EPIPE, which the ledger and logger report, not end the process.
+    ::signal(SIGXFSZ, SIG_IGN);
+    ::signal(SIGPIPE, SIG_IGN);
     if (auto r = sys::disable_core_dumps(); !r) {
       spdlog::critical("cannot disable core dumps: {}", r.error().describe());
       return kExitFailure;

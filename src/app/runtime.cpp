@@ -1,5 +1,6 @@
 #include "app/runtime.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -22,24 +23,48 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+// The API bearer token; errors say what is wrong with the file (the caller adds where it is set).
 Result<std::optional<Secret>> read_token_file(const std::string& path) {
   if (path.empty()) return std::optional<Secret>{};
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Error(Errc::config_invalid, fmt::format("{} is a directory, not a token file", path));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return Error(Errc::config_invalid,
-                 fmt::format("api.token_file {}: cannot read it: {}", path, std::strerror(errno)));
+    return Error(Errc::config_invalid, fmt::format("cannot read {}: {}", path, std::strerror(errno)));
   }
-  std::ostringstream s;
-  s << in.rdbuf();
-  std::string text = s.str();
+  // A token is a line; anything much longer is the wrong file (and must not fill the memory).
+  constexpr std::size_t kMaxBytes = 4096;
+  std::string text(kMaxBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxBytes) {
+    secure_wipe(text);
+    return Error(Errc::config_invalid, fmt::format("{} is larger than 4 KiB; is it the right file?", path));
+  }
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   if (text.size() < 16) {
     secure_wipe(text);
-    return Error(Errc::config_invalid, fmt::format("api.token_file {}: the token must be at least 16 characters "
+    return Error(Errc::config_invalid, fmt::format("the token in {} must be at least 16 characters "
                                                    "(create one with: head -c 32 /dev/urandom | base64 > {})",
                                                    path, path));
   }
   return std::optional<Secret>{Secret::take(text)};
+}
+
+// A file the configuration names must exist and be readable by this user.
+std::optional<std::string> unreadable(const std::string& path, bool directory = false) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st)) return fmt::format("{} does not exist", path);
+  if (directory != std::filesystem::is_directory(st)) {
+    return fmt::format("{} is {}", path, directory ? "not a directory" : "a directory, not a file");
+  }
+  if (::access(path.c_str(), R_OK) != 0) {
+    return fmt::format("{} is not readable by this user: {}", path, std::strerror(errno));
+  }
+  return std::nullopt;
 }
 
 watch::Mode to_watch_mode(WatchMode m) {
@@ -64,6 +89,23 @@ std::string vault_signature(const vault::ClientConfig& v) {
 Result<Config> load_full_config(const std::string& path) {
   auto config = load_config_file(path);
   if (!config) return config;
+  // Files named in the file itself, with file:line: key (those from VAULT_* are checked by
+  // vault::validate below, which names the variable).
+  std::vector<std::string> errors;
+  auto check = [&](std::string_view key, const std::string& file, bool directory = false) {
+    if (file.empty() || !config->key_lines.contains(key)) return;
+    if (auto why = unreadable(file, directory)) errors.push_back(fmt::format("{}: {}", config->where(key), *why));
+  };
+  check("vault.tls.ca_file", config->vault.tls.ca_cert);
+  check("vault.tls.ca_path", config->vault.tls.ca_path, true);
+  check("vault.tls.client_cert", config->vault.tls.client_cert);
+  check("vault.tls.client_key", config->vault.tls.client_key);
+  check("api.tls_cert_file", config->api.tls_cert_file);
+  check("api.tls_key_file", config->api.tls_key_file);
+  if (auto t = read_token_file(config->api.token_file); !t) {
+    errors.push_back(fmt::format("{}: {}", config->where("api.token_file"), t.error().message));
+  }
+  if (!errors.empty()) return Error(Errc::config_invalid, fmt::format("{}", fmt::join(errors, "\n")));
   if (auto r = vault::apply_environment(config->vault, vault::process_environment()); !r) {
     return Error(Errc::config_invalid, fmt::format("{}: [vault] with the environment: {}", path, r.error().message));
   }
@@ -78,10 +120,33 @@ Result<Config> load_full_config(const std::string& path) {
   o.require_token_for_reads = config->api.require_token;
   if (!config->api.token_file.empty()) o.bearer_token = Secret("placeholder-for-validation");
   if (auto r = api::validate(o); !r) return Error(Errc::config_invalid, fmt::format("{}: {}", path, r.error().message));
-  if (auto t = read_token_file(config->api.token_file); !t) {
-    return Error(Errc::config_invalid, fmt::format("{}: {}", path, t.error().message));
-  }
   return config;
+}
+
+Result<void> check_auth_files(const Config& config) {
+  // At run time these may appear later (Vault Agent writes its sink, systemd provides
+  // $CREDENTIALS_DIRECTORY): the daemon starts and retries the login. `check` says it now.
+  const auto& auth = config.vault.auth;
+  std::vector<std::string> errors;
+  auto check = [&](std::string_view key, const std::string& file) {
+    if (file.empty()) return;
+    std::filesystem::path p(file);
+    if (p.is_relative()) {
+      if (auth.credentials_directory.empty()) return;  // only systemd knows where it will be
+      p = std::filesystem::path(auth.credentials_directory) / p;
+    }
+    if (auto why = unreadable(p.string())) errors.push_back(fmt::format("{}: {}", config.where(key), *why));
+  };
+  switch (auth.method) {
+    case vault::AuthMethod::token_file: check("vault.auth.token_file", auth.token_file); break;
+    case vault::AuthMethod::approle:
+      check("vault.auth.role_id_file", auth.role_id_file);
+      check("vault.auth.secret_id_file", auth.secret_id_file);
+      break;
+    default: break;
+  }
+  if (!errors.empty()) return Error(Errc::config_invalid, fmt::format("{}", fmt::join(errors, "\n")));
+  return {};
 }
 
 std::optional<std::string> restart_only_change(const Config& a, const Config& b) {
@@ -181,6 +246,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, c
   rt->watcher_->set_prefixes(std::move(prefixes));
   rt->watcher_->on_set_listing([self](const watch::SetListing& l) {
     self->set_members_[l.prefix] = l.gstins;
+    self->invalid_keys_[l.prefix] = l.invalid_keys;
     if (!l.added.empty() || !l.removed.empty()) self->apply_pairs();
   });
   rt->watcher_->on_location([self](const watch::KeyLocation& loc) {
@@ -277,10 +343,11 @@ Result<void> Runtime::start_api() {
   o.allow_insecure = config_.api.allow_insecure;
   o.require_token_for_reads = config_.api.require_token;
   auto token = read_token_file(config_.api.token_file);
-  if (!token) return token.error();
+  if (!token) return Error(token.error().code, config_.where("api.token_file") + ": " + token.error().message);
   o.bearer_token = std::move(*token);
   api::ApiHooks hooks;
   hooks.not_ready_reasons = [this] { return not_ready_reasons(); };
+  hooks.warnings = [this] { return warnings(); };
   hooks.extra_metrics = [this](api::MetricsWriter& w) { add_metrics(w); };
   hooks.trigger = [this](api::TriggerRequest r) { return trigger(std::move(r), std::chrono::seconds(60)); };
   api_ = std::make_unique<api::ApiServer>(ex_, std::move(o), *engine_, std::move(hooks));
@@ -300,7 +367,7 @@ Result<void> Runtime::reconfigure(const Config& next) {
   std::map<std::string, std::shared_ptr<destinations::Destination>> fresh;
   if (auto r = build_destinations(next, fresh); !r) return r;
   auto token = read_token_file(next.api.token_file);
-  if (!token) return token.error();
+  if (!token) return Error(token.error().code, next.where("api.token_file") + ": " + token.error().message);
   std::vector<std::pair<std::shared_ptr<destinations::Destination>, sync::LanePolicy>> lanes;
   for (const auto& d : next.destinations) lanes.emplace_back(fresh.at(d.name), d.lane);
   const Config previous = config_;
@@ -336,7 +403,9 @@ std::vector<std::string> Runtime::not_ready_reasons() const {
                                 : std::string("Vault: not authenticated yet"));
   }
   if (!engine_->ledger_writable()) {
-    out.push_back("ledger: the last write failed (is the disk full or read-only?); see the log");
+    const std::string why = engine_->ledger_error();
+    out.push_back(fmt::format("ledger: writes fail{}; nothing is pushed until one succeeds (retried by itself)",
+                              why.empty() ? std::string(" (is the disk full or read-only?)") : ": " + why));
   }
   if (auto w = state_dir_->check_writable(); !w) out.push_back("state directory: " + w.error().message);
   if (!watcher_->first_sweep_done()) {
@@ -347,6 +416,37 @@ std::vector<std::string> Runtime::not_ready_reasons() const {
                           problems.begin()->second);
     }
     out.push_back(std::move(line));
+  }
+  return out;
+}
+
+std::vector<std::string> Runtime::warnings() const {
+  std::vector<std::string> out;
+  // Keys Vault does not answer for (after the first sweep /readyz no longer shows them): at
+  // most a screenful, since during an outage every key fails.
+  constexpr std::size_t kMaxKeyLines = 20;
+  const auto problems = watcher_->problems();
+  std::size_t shown = 0;
+  for (const auto& [path, why] : problems) {
+    if (shown++ == kMaxKeyLines) {
+      out.push_back(fmt::format("Vault: {} more key(s) cannot be read; see the log", problems.size() - kMaxKeyLines));
+      break;
+    }
+    out.push_back(path == "events" ? fmt::format("Vault events: {}", why)
+                                   : fmt::format("Vault: cannot read {}: {}; retrying", path, why));
+  }
+  for (const auto& set : config_.mapping_sets) {
+    auto it = invalid_keys_.find(set.prefix);
+    if (it == invalid_keys_.end()) continue;
+    for (const auto& key : it->second) {
+      auto g = Gstin::parse(key, config_.gstin_mode);
+      std::string why = g ? std::string("not a GSTIN") : g.error().message;
+      if (config_.gstin_mode == GstinMode::strict && Gstin::parse(key, GstinMode::sandbox)) {
+        why += " (it is a sandbox GSTIN: set gstin_validation = \"sandbox\" if this Vault holds sandbox credentials)";
+      }
+      out.push_back(
+          fmt::format("mapping set {}: key \"{}\" is ignored: {}; rename or move it in Vault", set.prefix, key, why));
+    }
   }
   return out;
 }

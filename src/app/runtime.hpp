@@ -29,6 +29,10 @@ namespace nicsync::app {
 /// checked offline. Errors name file, line and key.
 Result<Config> load_full_config(const std::string& path);
 
+/// For `nicsyncd check`: the Vault auth files (token file, AppRole role/secret id files) exist
+/// and are readable. Not part of load_full_config: at run time they may appear later.
+Result<void> check_auth_files(const Config& config);
+
 /// The first setting that differs between `a` and `b` and only takes effect on a restart
 /// (state_dir, [vault], [watch], [sync], api listen/TLS), if any.
 std::optional<std::string> restart_only_change(const Config& a, const Config& b);
@@ -53,6 +57,9 @@ class Runtime {
 
   [[nodiscard]] std::string status_line() const;
   [[nodiscard]] std::vector<std::string> not_ready_reasons() const;
+  /// Problems that do not stop the daemon but need an operator (keys under a mapping set that
+  /// are not GSTINs), one line each saying what to fix.
+  [[nodiscard]] std::vector<std::string> warnings() const;
   boost::asio::awaitable<Result<api::TriggerReport>> trigger(api::TriggerRequest request,
                                                              std::chrono::milliseconds wait);
 
@@ -87,9 +94,10 @@ class Runtime {
   std::unique_ptr<sync::Engine> engine_;
   std::unique_ptr<watch::Watcher> watcher_;
   std::unique_ptr<api::ApiServer> api_;
-  std::map<std::string, std::vector<Gstin>> set_members_;  // mapping-set prefix → GSTINs listed
-  std::map<std::string, watch::KeyLocation> locations_;    // path → detected mount/KV version
-  std::map<std::string, KvVersion> mounts_;                // mount path → KV version, as detected
+  std::map<std::string, std::vector<Gstin>> set_members_;         // mapping-set prefix → GSTINs listed
+  std::map<std::string, std::vector<std::string>> invalid_keys_;  // mapping-set prefix → keys not GSTINs
+  std::map<std::string, watch::KeyLocation> locations_;           // path → detected mount/KV version
+  std::map<std::string, KvVersion> mounts_;                       // mount path → KV version, as detected
 };
 
 }  // namespace nicsync::app

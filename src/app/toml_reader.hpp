@@ -3,6 +3,7 @@
 // unknown keys can be reported; every message carries file:line and the dotted key.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -26,6 +27,11 @@ class ErrorList {
     }
   }
   void add_plain(std::string what) { errors_.push_back(fmt::format("{}: {}", source_, what)); }
+  /// Remembers where `key` was set (for checks that run after parsing).
+  void note_line(const std::string& key, const toml::source_region& where) {
+    if (where.begin.line > 0) lines_.emplace(key, where.begin.line);
+  }
+  [[nodiscard]] std::map<std::string, std::uint32_t, std::less<>> take_lines() { return std::move(lines_); }
   [[nodiscard]] bool empty() const noexcept { return errors_.empty(); }
   [[nodiscard]] const std::vector<std::string>& items() const noexcept { return errors_; }
   [[nodiscard]] const std::string& source() const noexcept { return source_; }
@@ -33,6 +39,7 @@ class ErrorList {
  private:
   std::string source_;
   std::vector<std::string> errors_;
+  std::map<std::string, std::uint32_t, std::less<>> lines_;
 };
 
 inline std::string_view toml_type_name(const toml::node& n) {
@@ -65,7 +72,9 @@ class TableReader {
 
   const toml::node* node(std::string_view key) {
     used_.insert(std::string(key));
-    return table_.get(key);
+    const toml::node* n = table_.get(key);
+    if (n != nullptr) errors_.note_line(key_path(key), n->source());
+    return n;
   }
 
   void error(std::string_view key, std::string_view what) {

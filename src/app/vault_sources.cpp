@@ -57,6 +57,14 @@ Result<void> check_credential_field(std::string_view path, std::string_view fiel
   if (value.size() > max_bytes)
     return bad(fmt::format("is {} bytes long (at most {} are accepted)", value.size(), max_bytes));
   if (!valid_utf8(value)) return bad("is not valid UTF-8");
+  // Vault (Go) stores every byte sequence that is not UTF-8 as U+FFFD: a value written from a
+  // Latin-1 file arrives as a different password, and pushing it would only fail at NIC (and
+  // count towards the failures that get an account blocked).
+  if (value.find("\xEF\xBF\xBD") != std::string_view::npos) {
+    return bad(
+        "contains U+FFFD, the character Vault stores in place of bytes that are not UTF-8 (was it written "
+        "from a file in another encoding?)");
+  }
   for (unsigned char c : value) {
     if (c < 0x20 || c == 0x7F) return bad("contains a control character");
   }

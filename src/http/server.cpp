@@ -289,7 +289,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         co_await backoff.async_wait(kTuple);
         continue;
       }
-      if (self->sessions.size() >= self->options.max_connections) {
+      if (self->sessions.size() >= self->options.max_connections && !self->close_oldest_idle()) {
         boost::system::error_code ignored;
         socket.close(ignored);
         continue;
@@ -545,6 +545,21 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   bool use_tls = false;
   tcp::endpoint bound;
   bool stopping = false;
+  // At the connection limit, room for a new connection: the longest-idle one (between
+  // requests, or still in its TLS handshake) is closed, as nginx reuses keep-alive connections.
+  // Otherwise connections that never send a request would lock everyone out until they time out.
+  bool close_oldest_idle() {
+    Session* oldest = nullptr;
+    for (auto& [id, s] : sessions) {
+      if (s->idle && !s->finished && s->close_socket && (oldest == nullptr || id < oldest->id)) oldest = s.get();
+    }
+    if (oldest == nullptr) return false;
+    ++stats.idle_closed_at_limit;
+    oldest->close_socket();
+    oldest->close_socket = nullptr;
+    return true;
+  }
+
   std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
   std::uint64_t next_session = 0;
   asio::steady_timer drained;

@@ -383,6 +383,8 @@ struct SqliteStore::Impl {
   std::once_flag close_once;
 
   std::atomic<bool> ok_to_write{true};
+  mutable std::mutex error_mu;  // guards last_error (written by the writer thread)
+  std::string last_error;
   std::atomic<std::uint64_t> transactions{0};
   std::atomic<std::uint64_t> writes{0};
   std::atomic<std::uint64_t> failed_transactions{0};
@@ -658,12 +660,20 @@ struct SqliteStore::Impl {
     }
     if (txn_error) {
       if (sqlite3_get_autocommit(db.get()) == 0) rollback.run();
+      {
+        std::lock_guard lock(error_mu);
+        last_error = txn_error->message;
+      }
       ok_to_write.store(false);
       failed_transactions.fetch_add(1, std::memory_order_relaxed);
       for (auto& job : batch) {
         if (is_mutation(job)) fail(job, *txn_error);
       }
       return;
+    }
+    if (!ok_to_write.load()) {
+      std::lock_guard lock(error_mu);
+      last_error.clear();
     }
     ok_to_write.store(true);
     transactions.fetch_add(1, std::memory_order_relaxed);
@@ -889,6 +899,11 @@ SqliteStore::~SqliteStore() { close(); }
 void SqliteStore::close() { impl_->close(); }
 
 bool SqliteStore::writable() const noexcept { return impl_->ok_to_write.load(); }
+
+std::string SqliteStore::last_write_error() const {
+  std::lock_guard lock(impl_->error_mu);
+  return impl_->last_error;
+}
 
 SqliteStoreStats SqliteStore::stats() const noexcept {
   SqliteStoreStats s;

@@ -97,7 +97,13 @@ Result<StateDirectory> StateDirectory::open(const std::filesystem::path& path) {
 
   const int lock_fd = ::openat(dir_fd, kLockFileName.data(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (lock_fd < 0) {
-    return io_error(fmt::format("cannot open lock file {}: {}", dir.file(kLockFileName).string(), errno_text(errno)));
+    const int err = errno;
+    return io_error(fmt::format("cannot open lock file {}: {}{}", dir.file(kLockFileName).string(), errno_text(err),
+                                err == EACCES || err == EPERM
+                                    ? fmt::format("; the files in the state directory must belong to uid {} running "
+                                                  "nicsyncd (chown -R it)",
+                                                  ::geteuid())
+                                    : std::string()));
   }
   dir.lock_fd_ = lock_fd;
   if (retry_eintr([&] { return ::flock(lock_fd, LOCK_EX | LOCK_NB); }) != 0) {

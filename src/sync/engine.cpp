@@ -783,9 +783,14 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       self->housekeeping.expires_after(std::chrono::seconds(5));
       auto [ec] = co_await self->housekeeping.async_wait(kTuple);
       if (ec || self->stopping) break;
-      // Records whose write failed (disk full, I/O error) are written again.
-      for (auto& [key, p] : self->pairs) {
-        if (p->dirty && !p->in_flight) co_await self->write(p, std::nullopt);
+      // Records whose write failed (disk full, I/O error) are written again. A copy: a reload
+      // may change the map while a write waits for the disk.
+      std::vector<PairPtr> dirty;
+      for (const auto& [key, p] : self->pairs) {
+        if (p->dirty) dirty.push_back(p);
+      }
+      for (const auto& p : dirty) {
+        if (p->dirty && !p->in_flight && !p->removed) co_await self->write(p, std::nullopt);
       }
       if (self->clock.now() - last_trim >= std::chrono::hours(1)) {
         last_trim = self->clock.now();
@@ -992,6 +997,8 @@ asio::awaitable<Result<std::vector<ledger::HistoryEntry>>> Engine::history(std::
 }
 
 bool Engine::ledger_writable() const noexcept { return impl_->store.writable(); }
+
+std::string Engine::ledger_error() const { return impl_->store.last_write_error(); }
 
 std::uint64_t Engine::redeliveries_after_crash() const noexcept { return impl_->redeliveries_after_crash; }
 

@@ -80,9 +80,11 @@ Result<const Secret*> KvData::field(std::string_view name) const {
   for (const auto& [k, v] : fields_) present += (present.empty() ? "" : ", ") + k;
   for (const auto& [k, kind] : non_string_) present += (present.empty() ? "" : ", ") + k;
   if (auto it = non_string_.find(std::string(name)); it != non_string_.end()) {
+    const std::string_view kind = it->second;
+    const std::string_view article = kind == "null" ? "" : (kind == "object" || kind == "array") ? "an " : "a ";
     return Error(Errc::vault_secret_malformed,
-                 fmt::format("field \"{}\" of {} is a {}, not a string; store it as a string (vault kv put {} {}=...)",
-                             name, path_, it->second, path_, name));
+                 fmt::format("field \"{}\" of {} is {}{}, not a string; store it as a string (vault kv put {} {}=...)",
+                             name, path_, article, kind, path_, name));
   }
   return Error(Errc::vault_secret_malformed,
                fmt::format("{} has no field \"{}\" (fields: {}); add it (vault kv patch {} {}=...) or map the right "

@@ -197,6 +197,41 @@ TEST_F(HttpServerTest, IdleKeepAliveConnectionsAreClosed) {
   EXPECT_LT(took, 3s);
 }
 
+TEST_F(HttpServerTest, AtTheConnectionLimitTheOldestIdleConnectionMakesRoom) {
+  ServerOptions o;
+  o.max_connections = 4;
+  o.idle_timeout = 60s;
+  start(o);
+  // Four connections that never send anything fill the server...
+  std::vector<std::unique_ptr<tcp::socket>> idle;
+  run_for(io_, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 4; ++i) {
+      idle.push_back(std::make_unique<tcp::socket>(io_));
+      co_await idle.back()->async_connect({asio::ip::make_address("127.0.0.1"), server_->port()}, asio::use_awaitable);
+    }
+    co_await sleep_for(50ms);  // accepted
+  }());
+  EXPECT_EQ(server_->stats().open_connections, 4u);
+  // ...yet a real request is served, and the oldest idle connection was the one closed.
+  const std::string reply = raw("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200")) << reply;
+  EXPECT_EQ(server_->stats().idle_closed_at_limit, 1u);
+  auto closed = [&](tcp::socket& s) {
+    return run_for(io_, [&]() -> asio::awaitable<bool> {
+      char b;
+      asio::steady_timer t(io_, 500ms);
+      t.async_wait([&](boost::system::error_code ec) {
+        if (!ec) s.cancel();
+      });
+      auto [ec, n] = co_await s.async_read_some(asio::buffer(&b, 1), kTuple);
+      t.cancel();
+      co_return ec == asio::error::eof || ec == asio::error::connection_reset;
+    }());
+  };
+  EXPECT_TRUE(closed(*idle[0]));
+  for (int i = 1; i < 4; ++i) EXPECT_FALSE(closed(*idle[i])) << i;
+}
+
 TEST_F(HttpServerTest, FaultActionsDropResetAndTruncate) {
   router_.add("GET", "/drop", [](const ServerRequest&) -> asio::awaitable<ServerResponse> {
     ServerResponse r;

@@ -263,6 +263,55 @@ TEST_F(VaultClientScripted, TruncatedAndNonJsonBodiesAreClearErrors) {
   EXPECT_NE(d.error().message.find("data.data"), std::string::npos);
 }
 
+TEST_F(VaultClientScripted, OversizedDeepAndMisencodedAnswersAreClearErrorsThatNeverQuoteTheSecret) {
+  config_.max_retries = 0;
+  config_.max_response_bytes = 1u << 20;
+  // Larger than the client takes: refused while it arrives, not buffered whole.
+  push(200, kv2_body("\"SECRET-" + std::string(2u << 20, 'x') + "\""));
+  auto big = read();
+  ASSERT_FALSE(big);
+  EXPECT_TRUE(big.error().is(Errc::http_response_too_large)) << big.error().describe();
+  EXPECT_EQ(big.error().message.find("SECRET-"), std::string::npos);
+
+  // 100,000 nested arrays where the password should be: refused by depth, not by the stack.
+  push(200, kv2_body(std::string(100000, '[') + std::string(100000, ']')));
+  auto deep = read();
+  ASSERT_FALSE(deep);
+  EXPECT_TRUE(deep.error().is(Errc::vault_bad_response)) << deep.error().describe();
+
+  // Bytes that are not UTF-8 inside a JSON string (no Go server sends them; a proxy might).
+  push(200, kv2_body("\"SECRET-\xff\xfe-latin\""));
+  auto latin = read();
+  ASSERT_FALSE(latin);
+  EXPECT_TRUE(latin.error().is(Errc::vault_bad_response)) << latin.error().describe();
+  EXPECT_EQ(latin.error().message.find("SECRET-"), std::string::npos) << latin.error().message;
+
+  // A lone surrogate escape.
+  push(200, kv2_body("\"SECRET-\\ud800-lone\""));
+  auto lone = read();
+  if (lone) {
+    // If the parser takes it, the field must not come out as valid UTF-8 text the daemon would push.
+    auto pw = lone->data.field("password");
+    ASSERT_TRUE(pw);
+    ADD_FAILURE() << "a lone surrogate was decoded into " << (*pw)->size() << " bytes";
+  } else {
+    EXPECT_TRUE(lone.error().is(Errc::vault_bad_response)) << lone.error().describe();
+    EXPECT_EQ(lone.error().message.find("SECRET-"), std::string::npos) << lone.error().message;
+  }
+
+  // Everything in place but the values are not strings: each field names its kind.
+  push(200, R"({"data":{"data":{"username":7,"password":{"v":"SECRET-obj"}},"metadata":{"version":1}}})");
+  auto kinds = read();
+  ASSERT_TRUE(kinds) << kinds.error().describe();
+  auto user = kinds->data.field("username");
+  ASSERT_FALSE(user);
+  EXPECT_NE(user.error().message.find("is a number, not a string"), std::string::npos) << user.error().message;
+  auto pass = kinds->data.field("password");
+  ASSERT_FALSE(pass);
+  EXPECT_NE(pass.error().message.find("is an object, not a string"), std::string::npos) << pass.error().message;
+  EXPECT_EQ(pass.error().message.find("SECRET-"), std::string::npos);
+}
+
 TEST_F(VaultClientScripted, FollowsOneRedirectToTheActiveNode) {
   http::Router other;
   std::string token_seen;

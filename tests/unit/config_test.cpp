@@ -225,6 +225,40 @@ TEST(Config, DeeplyNestedOrHugeInputIsRefusedCleanly) {
   EXPECT_TRUE(c.error().is(Errc::config_invalid));
 }
 
+// toml++ recurses once per table level and overflows the stack at some 30,000 levels; only
+// arrays and inline tables have a limit of its own. Deep dotted keys are refused first.
+TEST(Config, DeeplyDottedKeysAndTableHeadersAreRefusedBeforeTomlSeesThem) {
+  std::string dotted = "a";
+  for (int i = 0; i < 200000; ++i) dotted += ".a";
+  for (const std::string& text :
+       {dotted + " = 1\n", "[" + dotted + "]\n", "x = { " + dotted + " = 1 }\n", "# one\n\n[[" + dotted + "]]\n"}) {
+    auto c = parse_config(text, "deep.toml");
+    ASSERT_FALSE(c);
+    EXPECT_TRUE(c.error().is(Errc::config_invalid));
+    EXPECT_NE(c.error().message.find("deep.toml:"), std::string::npos) << c.error().message;
+    EXPECT_NE(c.error().message.find("more than 1000 dotted key parts"), std::string::npos) << c.error().message;
+  }
+  // Dots in strings of every kind (escaped quotes, multi-line, quoted keys) and in comments are
+  // not key parts: this file is valid.
+  const std::string dots(5000, '.');
+  const std::string text = "# " + dots + "\n[[destination]]\nname = \"w\"\nkind = \"webhook\"\n" +
+                           "url = \"https://x/" + dots + "/{gstin}\"\nbody = '''\n{\"x\": \"" + dots + "\"}\n'''\n" +
+                           "[destination.headers]\n\"X-" + dots + "\" = '" + dots + "'\n\"X-2\" = \"\\\"" + dots +
+                           "\"\n\"X-3\" = \"\"\"" + dots + "\"\"\"\"\"\n'X-4' = '''" + dots + "''''\n";
+  auto c = parse_config(text, "dots.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->destinations.size(), 1u);
+  EXPECT_EQ(std::get<destinations::WebhookConfig>(c->destinations[0].settings).headers.size(), 4u);
+}
+
+TEST(Config, KeysRememberTheirLinesForLaterChecks) {
+  auto c = parse_config("state_dir = \"/x\"\n\n[api]\ntoken_file = \"/t\"\n[vault.tls]\nca_file = \"/ca\"\n", "w.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->where("api.token_file"), "w.toml:4: api.token_file");
+  EXPECT_EQ(c->where("vault.tls.ca_file"), "w.toml:6: vault.tls.ca_file");
+  EXPECT_EQ(c->where("api.tls_cert_file"), "w.toml: api.tls_cert_file");
+}
+
 TEST(Config, MissingFileSaysWhatToDo) {
   auto c = load_config_file("/nonexistent/nicsyncd.toml");
   ASSERT_FALSE(c);

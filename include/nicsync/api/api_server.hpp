@@ -66,6 +66,9 @@ struct TriggerReport {
 struct ApiHooks {
   /// Reasons the daemon is not ready (empty = ready): Vault token, ledger, first resync.
   std::function<std::vector<std::string>()> not_ready_reasons;
+  /// Problems that do not affect readiness but need an operator (e.g. keys under a mapping
+  /// set that are not GSTINs); shown in /v1/status and counted in /metrics.
+  std::function<std::vector<std::string>()> warnings;
   /// Adds metrics owned elsewhere (Vault requests, token TTL, provider token calls, ...).
   std::function<void(MetricsWriter&)> extra_metrics;
   /// Reads the listed GSTINs from Vault now and delivers them; completes with what happened.

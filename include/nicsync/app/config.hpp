@@ -5,6 +5,8 @@
 /// variables fill what the [vault] section leaves out (applied by `apply_environment`).
 
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -113,6 +115,12 @@ struct Config {
   std::vector<DestinationConfig> destinations;
   std::vector<MappingConfig> mappings;
   std::vector<MappingSetConfig> mapping_sets;
+  /// Line of each key the file set ("vault.tls.ca_file" → 12), for errors found after parsing
+  /// (files that do not exist, a token file too short).
+  std::map<std::string, std::uint32_t, std::less<>> key_lines;
+
+  /// "file:line: key" where `key` was set, or "file: key" if it came from elsewhere.
+  [[nodiscard]] std::string where(std::string_view key) const;
 };
 
 /// Where defaults come from besides the file (systemd's $STATE_DIRECTORY, $CREDENTIALS_DIRECTORY).

@@ -116,6 +116,7 @@ struct ServerStats {
   std::uint64_t connections_accepted = 0;
   std::uint64_t requests = 0;
   std::size_t open_connections = 0;
+  std::uint64_t idle_closed_at_limit = 0;  ///< idle connections closed to make room at max_connections
 };
 
 class Server {

@@ -67,6 +67,7 @@ class SqliteStore final : public Store {
   /// Deletes in chunks, letting writes in between, and completes after the last chunk.
   boost::asio::awaitable<Result<std::size_t>> trim_history(SystemTime cutoff) override;
   [[nodiscard]] bool writable() const noexcept override;
+  [[nodiscard]] std::string last_write_error() const override;
 
   /// Commits (or fails) everything queued, then stops the writer thread and closes the
   /// database. Blocks. Operations started later fail with `cancelled`. Idempotent.

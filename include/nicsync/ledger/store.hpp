@@ -123,6 +123,8 @@ class Store {
 
   /// True while the last write succeeded (for /readyz).
   [[nodiscard]] virtual bool writable() const noexcept = 0;
+  /// Why the last write failed (empty while writes succeed), for /readyz.
+  [[nodiscard]] virtual std::string last_write_error() const { return {}; }
 };
 
 }  // namespace nicsync::ledger

@@ -141,6 +141,8 @@ class Engine {
   boost::asio::awaitable<Result<std::vector<ledger::HistoryEntry>>> history(std::string gstin, std::size_t limit);
   /// Whether the ledger accepted its last write (for /readyz).
   [[nodiscard]] bool ledger_writable() const noexcept;
+  /// Why the last ledger write failed (empty while writes succeed).
+  [[nodiscard]] std::string ledger_error() const;
   /// Deliveries taken up again because their intent, but no outcome, was recorded when the
   /// previous run stopped (the push was in flight, or about to go out).
   [[nodiscard]] std::uint64_t redeliveries_after_crash() const noexcept;
