@@ -332,9 +332,11 @@ http::ServerResponse FakeVault::Impl::finish(const http::ServerRequest& req, Rep
 }
 
 std::optional<Reply> FakeVault::Impl::take_fault(const std::string& rel, std::optional<FaultSpec>& pending_truncate) {
-  if (faults.empty()) return std::nullopt;
-  FaultSpec f = faults.front();
-  if (--faults.front().count <= 0) faults.pop_front();
+  auto it = std::find_if(faults.begin(), faults.end(),
+                         [&](const FaultSpec& f) { return f.path_prefix.empty() || rel.starts_with(f.path_prefix); });
+  if (it == faults.end()) return std::nullopt;
+  FaultSpec f = *it;
+  if (--it->count <= 0) faults.erase(it);
   Reply r;
   switch (f.kind) {
     case FaultSpec::Kind::drop: r.action = http::ServerResponse::Action::drop; return r;
@@ -924,6 +926,7 @@ http::ServerResponse FakeVault::Impl::admin(const http::ServerRequest& req) {
     if (const GoValue* b = body.find("body"); b && b->is_string()) f.body = b->text();
     f.truncate_at = static_cast<std::size_t>(int_field(body, "truncate_at", 0));
     f.location = string_field(body, "location");
+    f.path_prefix = string_field(body, "path_prefix");
     faults.push_back(std::move(f));
     return admin_ok();
   }

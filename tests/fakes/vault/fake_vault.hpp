@@ -75,6 +75,9 @@ struct FaultSpec {
   std::optional<std::string> body;  ///< exact body bytes; default: Vault's body for `status`
   std::size_t truncate_at = 0;
   std::string location;  ///< e.g. "http://127.0.0.1:8201"
+  /// Only requests whose path after /v1/ starts with this (e.g. "secret/data/") meet the
+  /// fault; the others pass it by. Empty: every request.
+  std::string path_prefix;
 };
 
 /// Which sys/health state the node reports besides sealed and standby.

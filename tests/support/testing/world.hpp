@@ -229,6 +229,10 @@ struct DaemonConfig {
   std::string destination_extra;  ///< appended verbatim to every [[destination]]
   std::string cleartax_extra;     ///< appended verbatim to the "cleartax" [[destination]]
   std::string extra;              ///< appended verbatim
+  std::string top_level;          ///< top-level keys (e.g. gstin_validation), put before the first table
+  /// Words put before the daemon's argv, e.g. {"/usr/bin/setpriv", "--reuid=65534", ...}
+  /// (NICSYNC_DAEMON_WRAPPER goes in front of these).
+  std::vector<std::string> wrapper;
 };
 
 /// The real nicsyncd, configured against a World, as a child process.
@@ -271,7 +275,7 @@ class Daemon {
           credentials_dir_, credentials_dir_);
     }
     std::string t = fmt::format(
-        "state_dir = \"{}\"\n"
+        "state_dir = \"{}\"\n{}"
         "[vault]\naddress = \"{}\"\n{}{}"
         "[watch]\nmode = \"{}\"\npoll_interval = \"{}\"\nresync_interval = \"{}\"\njitter = \"{}\"\n"
         "[api]\nlisten = \"127.0.0.1:{}\"\ntoken_file = \"{}\"\n"
@@ -280,10 +284,11 @@ class Daemon {
         "[[destination]]\nname = \"cleartax\"\nkind = \"cleartax\"\nbase_url = \"{}\"\nauth = \"client_secret\"\n"
         "secret_path = \"secret/nicsync/cleartax\"\nsecret_key = \"client_secret\"\ntimeout = \"{}\"\n"
         "concurrency = {}\n{}{}",
-        state_dir_, world_.vault_address(), config_.vault_extra, auth, config_.watch_mode, config_.poll_interval,
-        config_.resync_interval, config_.jitter, port_, token_path_, config_.log_level, config_.log_format,
-        config_.backoff_base, config_.backoff_cap, config_.stop_grace, config_.sync_extra, world_.cleartax_url(),
-        config_.push_timeout, config_.concurrency, config_.destination_extra, config_.cleartax_extra);
+        state_dir_, config_.top_level, world_.vault_address(), config_.vault_extra, auth, config_.watch_mode,
+        config_.poll_interval, config_.resync_interval, config_.jitter, port_, token_path_, config_.log_level,
+        config_.log_format, config_.backoff_base, config_.backoff_cap, config_.stop_grace, config_.sync_extra,
+        world_.cleartax_url(), config_.push_timeout, config_.concurrency, config_.destination_extra,
+        config_.cleartax_extra);
     if (config_.webhook) {
       t += fmt::format(
           "[[destination]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}/hooks/{{gstin}}\"\nmethod = \"PUT\"\n"
@@ -317,6 +322,7 @@ class Daemon {
       std::istringstream words(w);
       for (std::string word; words >> word;) argv.push_back(word);
     }
+    argv.insert(argv.end(), config_.wrapper.begin(), config_.wrapper.end());
     argv.push_back(built_program("nicsyncd"));
     argv.insert(argv.end(), {"run", "--config", config_path_});
     process_ = std::make_unique<Process>(ProcessOptions{
