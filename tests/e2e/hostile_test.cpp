@@ -168,7 +168,7 @@ class RawConnection {
   /// Reads one response (status line, headers, Content-Length body), or what came before the
   /// peer closed or `timeout` passed.
   std::string read_response(std::chrono::milliseconds timeout = 10s) {
-    std::string data;
+    std::string& data = pending_;  // bytes of a pipelined next response stay for the next call
     const auto until = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       if (auto end = data.find("\r\n\r\n"); end != std::string::npos) {
@@ -178,21 +178,26 @@ class RawConnection {
         if (auto cl = lower.find("content-length:"); cl != std::string::npos) {
           length = std::stoul(lower.substr(cl + 15));
         }
-        if (data.size() >= end + 4 + length) return data;
+        if (data.size() >= end + 4 + length) {
+          std::string one = data.substr(0, end + 4 + length);
+          data.erase(0, one.size());
+          return one;
+        }
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return data;
+      if (left.count() <= 0) return std::exchange(data, {});
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
       char buf[16384];
       const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return data;
+      if (n <= 0) return std::exchange(data, {});
       data.append(buf, static_cast<std::size_t>(n));
     }
   }
 
  private:
   int fd_ = -1;
+  std::string pending_;
 };
 
 /// The status code of a raw response ("HTTP/1.1 400 ..." → 400), 0 if there was none.
