@@ -334,10 +334,7 @@ struct Needles {
   }
 };
 
-std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using testing::read_all;
 
 std::string tail(const std::string& s, std::size_t n = 6000) { return s.size() <= n ? s : s.substr(s.size() - n); }
 

@@ -35,6 +35,8 @@ using namespace std::chrono_literals;
 using testing::Daemon;
 using testing::DaemonConfig;
 using testing::eventually;
+using testing::files_containing;
+using testing::read_all;
 using testing::World;
 using testing::world_gstin;
 
@@ -47,26 +49,6 @@ constexpr auto kPushDelay = 30ms;  // every store is held this long at the test 
 
 std::string password_for(const std::string& gstin, std::int64_t version) {
   return fmt::format("Crash&Pw<{}>v{}\"\\ü", gstin, version);
-}
-
-std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-/// Files under `dir` holding one of `secrets` (files ending in `except_suffix` are skipped).
-std::vector<std::string> files_containing(const std::string& dir, const std::vector<std::string>& secrets,
-                                          const std::string& except_suffix = {}) {
-  std::vector<std::string> hits;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    if (!except_suffix.empty() && e.path().string().ends_with(except_suffix)) continue;
-    const std::string content = read_all(e.path());
-    for (const auto& s : secrets) {
-      if (content.find(s) != std::string::npos) hits.push_back(e.path().string() + " contains " + s.substr(0, 8) + "…");
-    }
-  }
-  return hits;
 }
 
 /// (GSTIN, version): one credential version of one GSTIN.

@@ -19,30 +19,11 @@ using namespace std::chrono_literals;
 using testing::Daemon;
 using testing::DaemonConfig;
 using testing::eventually;
+using testing::files_containing;
 using testing::NotifySocket;
+using testing::read_all;
 using testing::World;
 using testing::world_gstin;
-
-std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-/// Every file under `dir` (logs, ledger, WAL, token cache) that contains one of `secrets`,
-/// except files whose name ends in `except_suffix`.
-std::vector<std::string> files_containing(const std::string& dir, const std::vector<std::string>& secrets,
-                                          const std::string& except_suffix = {}) {
-  std::vector<std::string> hits;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    if (!except_suffix.empty() && e.path().string().ends_with(except_suffix)) continue;
-    const std::string content = read_all(e.path());
-    for (const auto& s : secrets) {
-      if (content.find(s) != std::string::npos) hits.push_back(e.path().string() + " contains " + s.substr(0, 3) + "…");
-    }
-  }
-  return hits;
-}
 
 std::string password_for(const std::string& gstin, int version) {
   return fmt::format("Pw&<{}>\"v{}\\ü", gstin, version);

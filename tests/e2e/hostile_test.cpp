@@ -30,26 +30,10 @@ using namespace std::chrono_literals;
 using testing::Daemon;
 using testing::DaemonConfig;
 using testing::eventually;
+using testing::files_containing;
+using testing::read_all;
 using testing::World;
 using testing::world_gstin;
-
-std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-/// Files under `dir` (logs, ledger, WAL, caches) that contain one of `needles`.
-std::vector<std::string> files_containing(const std::string& dir, const std::vector<std::string>& needles) {
-  std::vector<std::string> hits;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    const std::string content = read_all(e.path());
-    for (const auto& s : needles) {
-      if (content.find(s) != std::string::npos) hits.push_back(e.path().string() + " contains " + s.substr(0, 12));
-    }
-  }
-  return hits;
-}
 
 /// Which of `needles` occur in `text` (by their first characters, so a report never shows one).
 std::vector<std::string> found_in(const std::string& text, const std::vector<std::string>& needles) {

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <memory>
@@ -192,6 +193,29 @@ class World {
   std::string approle_role_id_, approle_secret_id_;
   std::thread thread_;
 };
+
+/// A whole file, bytes as they are (empty if it cannot be read: files may vanish during a scan).
+inline std::string read_all(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Every file under `dir` (logs, ledger, WAL, caches) that contains one of `secrets`, except files
+/// whose name ends in `except_suffix`. A hit names the file and only the first characters of the
+/// secret, so a failing report never shows one whole.
+inline std::vector<std::string> files_containing(const std::string& dir, const std::vector<std::string>& secrets,
+                                                 const std::string& except_suffix = {}) {
+  std::vector<std::string> hits;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    if (!except_suffix.empty() && e.path().string().ends_with(except_suffix)) continue;
+    const std::string content = read_all(e.path());
+    for (const auto& s : secrets) {
+      if (content.find(s) != std::string::npos) hits.push_back(e.path().string() + " contains " + s.substr(0, 3) + "…");
+    }
+  }
+  return hits;
+}
 
 /// Polls `pred` every few milliseconds until it holds or `timeout` passes (for conditions in
 /// other processes that offer no event to wait on). Returns whether it held.
