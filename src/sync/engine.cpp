@@ -102,9 +102,7 @@ struct Lane {
   bool wake_armed = false;
   LaneMetrics metrics;
 
-  /// Deliveries under way at once: enough to read Vault and commit to the ledger for the next
-  /// pushes while `concurrency` pushes are out.
-  [[nodiscard]] int delivery_cap() const noexcept { return std::max(4 * policy.concurrency, 32); }
+  [[nodiscard]] int delivery_cap() const noexcept { return policy.deliveries_under_way(); }
 };
 
 struct RetryEntry {

@@ -26,6 +26,7 @@
 #include <gtest/gtest.h>
 
 #include "nicsync/ledger/sqlite_store.hpp"
+#include "nicsync/sync/engine.hpp"
 #include "testing/world.hpp"
 
 namespace nicsync {
@@ -44,7 +45,7 @@ constexpr int kGstins = 200;
 constexpr int kCrashes = 20;
 constexpr int kDestinationConcurrency = 16;  // pushes at once: what testing::Daemon configures
 // Deliveries under way at once (the engine records intents ahead of the push slots).
-constexpr int kDeliveriesUnderWay = std::max(4 * kDestinationConcurrency, 32);
+const int kDeliveriesUnderWay = sync::LanePolicy{.concurrency = kDestinationConcurrency}.deliveries_under_way();
 constexpr auto kPushDelay = 30ms;  // every store is held this long at the test ClearTax
 
 std::string password_for(const std::string& gstin, std::int64_t version) {

@@ -5,7 +5,9 @@
 /// applied where. Observations go in through one call (`observe`); the ledger records intent
 /// before each push and the confirmed version after it.
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -69,6 +71,16 @@ struct LanePolicy {
   int concurrency = 8;        ///< pushes in flight at once
   int breaker_threshold = 5;  ///< consecutive transient failures that open the breaker
   std::chrono::milliseconds breaker_open_for{30'000};
+
+  /// Deliveries under way at once (reading Vault, committing to the ledger, waiting for a slot or
+  /// pushing): enough to keep `concurrency` pushes busy while the ledger's group commits wait for
+  /// fsync (measured: 32 cost a third of the throughput of 128 with 10,000 GSTINs rotated at
+  /// once). A rate-limited lane reads no further ahead than its rate can use. This many pushes
+  /// may be repeated by a crash (answered, outcome not yet durable), each at most once.
+  [[nodiscard]] int deliveries_under_way() const noexcept {
+    if (rate_per_second > 0) return 2 * concurrency + static_cast<int>(std::ceil(std::max(burst, 1.0)));
+    return std::max(4 * concurrency, 128);
+  }
 };
 
 struct EngineOptions {
