@@ -348,6 +348,7 @@ struct Received {
   bool effective = false;  // the destination applied it
   bool ambiguous = false;  // applied, but the answer was lost (drop, hang, truncated)
   std::string outcome;
+  std::string idempotency_key;
 };
 
 // --- the suite ---------------------------------------------------------------------------------
@@ -602,6 +603,11 @@ class Chaos : public ::testing::Test {
       x.outcome = r.outcome;
       x.effective = r.outcome.starts_with(dest == "hook" ? "hook" : "stored");
       x.ambiguous = x.effective && r.outcome.find("+fault:") != std::string::npos;
+      x.idempotency_key = std::string(r.header("Idempotency-Key").value_or(""));
+      if (r.outcome.starts_with("bad_request")) {
+        corrupt_.push_back(
+            fmt::format("{} seq {}: the test ClearTax refused the request as malformed ({})", dest, r.seq, r.outcome));
+      }
       boost::system::error_code ec;
       auto body = boost::json::parse(r.body, ec);
       const boost::json::value* pw = ec || !body.is_object() ? nullptr : body.as_object().if_contains("password");
@@ -881,6 +887,29 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
     }
   }
   EXPECT_EQ(too_many, std::vector<std::string>{}) << "a version was pushed more than once plus one per crash";
+  // Exactly once in effect where the provider dedupes: every push of a version carries the same
+  // Idempotency-Key, and no two versions share one.
+  {
+    std::map<std::tuple<std::string, int, std::int64_t>, std::set<std::string>> keys_of;
+    std::map<std::string, std::set<std::tuple<std::string, int, std::int64_t>>> versions_of;
+    for (const auto& r : all) {
+      if (r.gstin < 0) continue;
+      keys_of[{r.dest, r.gstin, r.version}].insert(r.idempotency_key);
+      versions_of[r.idempotency_key].insert({r.dest, r.gstin, r.version});
+    }
+    std::vector<std::string> problems;
+    for (const auto& [key, ks] : keys_of) {
+      if ((ks.size() != 1 || ks.begin()->empty()) && problems.size() < 10) {
+        problems.push_back(fmt::format("{} {} v{}: {} different Idempotency-Keys", std::get<0>(key),
+                                       gstins_[static_cast<std::size_t>(std::get<1>(key))], std::get<2>(key),
+                                       ks.size()));
+      }
+    }
+    for (const auto& [k, vs] : versions_of) {
+      if (vs.size() != 1 && problems.size() < 10) problems.push_back("one Idempotency-Key for several versions: " + k);
+    }
+    EXPECT_EQ(problems, std::vector<std::string>{});
+  }
   // A crash repeats at most the pushes in flight then: at most `concurrency` per destination.
   for (const auto& [dest, n] : unexplained_by_dest) {
     EXPECT_LE(n, crashes_ * 16) << dest << ": more repeats than pushes could have been in flight at the crashes";
