@@ -567,6 +567,8 @@ TEST_F(HostileE2E, CheckRejectsEmptyBinaryHugeDeepAndDanglingConfigs) {
        "bad.toml:9: api.tls_key_file: " + dir_.path().string() + " is a directory"},
       {"missing API token file", vault_ok + "[api]\ntoken_file = \"" + dir_.file("no-api-token") + "\"\n",
        "bad.toml:7: api.token_file: cannot read " + dir_.file("no-api-token")},
+      {"endless API token file", vault_ok + "[api]\ntoken_file = \"/dev/zero\"\n",
+       "bad.toml:7: api.token_file: /dev/zero is larger than 4 KiB"},
   };
   const std::string path = dir_.file("bad.toml");
   for (const auto& c : cases) {
@@ -704,6 +706,32 @@ TEST_F(HostileE2E, ApiAnswersMalformedOversizedSlowAndUnauthorisedRequestsAndSta
   d.signal(SIGTERM);
   EXPECT_EQ(d.process().wait(20s), 0) << d.process().output();
   expect_not_leaked(d, {wrong_token});
+}
+
+TEST_F(HostileE2E, ClientCommandsSayWhenTheUrlIsNotNicsyncd) {
+  // Whatever answers at --url (here the test Vault, faulted into a proxy's login page or JSON of
+  // another shape) gets a message and exit code 1, not an abort.
+  testing::write_file(dir_.file("token"), "trigger-token-5d1c\n");
+  const std::vector<std::vector<std::string>> commands = {
+      {"status", "--url", world_.vault_address()},
+      {"history", world_gstin(700), "--url", world_.vault_address()},
+      {"sync", "--url", world_.vault_address(), "--token-file", dir_.file("token")},
+  };
+  for (const std::string body : {"<html><body>Please sign in</body></html>", R"({"items":"none","errors":7})"}) {
+    for (const auto& args : commands) {
+      world_.call([&] {
+        world_.vault().clear_faults();
+        world_.vault().fail_next({.kind = fakes::FaultSpec::Kind::status, .count = 10, .status = 200, .body = body});
+      });
+      std::vector<std::string> argv = {testing::built_program("nicsyncd")};
+      argv.insert(argv.end(), args.begin(), args.end());
+      testing::Process p({.argv = argv});
+      EXPECT_EQ(p.wait(20s), 1) << args[0] << " " << body << "\n" << p.output();
+      EXPECT_NE(p.output().find("is the URL that of nicsyncd's API?"), std::string::npos)
+          << args[0] << " " << body << "\n"
+          << p.output();
+    }
+  }
 }
 
 // ------------------------------------------------------------------------------------------------
