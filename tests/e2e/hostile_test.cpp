@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 namespace nicsync {
 namespace {
@@ -819,6 +820,14 @@ class HostileUnprivilegedE2E : public HostileE2E {
     HostileE2E::SetUp();
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to start the daemon as another user";
     if (!std::filesystem::exists("/usr/bin/setpriv")) GTEST_SKIP() << "setpriv (util-linux) is not installed";
+    // nobody must be able to run the built daemon (a build under /root is out of its reach).
+    const std::filesystem::path program = testing::built_program("nicsyncd");
+    for (auto p = program; p != p.root_path(); p = p.parent_path()) {
+      struct stat st {};
+      if (::stat(p.c_str(), &st) != 0 || (st.st_mode & S_IXOTH) == 0) {
+        GTEST_SKIP() << p << " is not open to other users, so nobody cannot run " << program;
+      }
+    }
     // nobody must reach the config and token files (and nothing else of ours).
     std::filesystem::permissions(dir_.path(), std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
                                                   std::filesystem::perms::others_exec);
