@@ -8,6 +8,7 @@
 #include "nicsync/sync/engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <queue>
 #include <random>
@@ -963,8 +964,13 @@ std::map<std::string, LaneMetrics> Engine::lane_metrics() const {
 }
 
 std::map<ledger::PairState, std::size_t> Engine::state_counts() const {
+  // Counted in an array: every /metrics scrape and STATUS= line walks all pairs.
+  std::array<std::size_t, static_cast<std::size_t>(PairState::source_deleted) + 1> counts{};
+  for (const auto& [key, p] : impl_->pairs) ++counts[static_cast<std::size_t>(p->record.state)];
   std::map<ledger::PairState, std::size_t> out;
-  for (const auto& [key, p] : impl_->pairs) ++out[p->record.state];
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    if (counts[i] != 0) out.emplace(static_cast<PairState>(i), counts[i]);
+  }
   return out;
 }
 

@@ -10,6 +10,8 @@
 //                  data read + push + durable ledger commit, for all N;
 //   p50/p99        per GSTIN, from its Vault write being acknowledged to its push being received
 //                  by the test ClearTax (receive timestamps from the fake's admin API).
+//   CPU per delivery of each process (from /proc), and how many cores the four processes got
+//                  (on a machine shared with other work, fewer than it has: the rate scales with it).
 // Figures are the medians over the repetitions. Goal: >= 2,000 deliveries/s on 2 cores (release).
 //
 // Run: build/release/tests/nicsync_bench_engine_bench [--tiny] [--gstins N] [--repetitions R]
@@ -19,6 +21,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -219,6 +222,11 @@ double cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+double load_average() {
+  double l[1] = {0};
+  return ::getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
 double percentile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -229,7 +237,8 @@ double percentile(std::vector<double> v, double q) {
 double median(std::vector<double> v) { return percentile(std::move(v), 0.5); }
 
 struct Round {
-  double cpu_ms_daemon = 0, cpu_ms_vault = 0, cpu_ms_cleartax = 0;  // per delivery
+  double cpu_ms_daemon = 0, cpu_ms_vault = 0, cpu_ms_cleartax = 0, cpu_ms_bench = 0;  // per delivery
+  double cores = 0;  // CPU seconds of all four processes per second of the round
   double rate = 0;
   double seconds = 0;
   double p50_ms = 0;
@@ -322,12 +331,14 @@ int run(const Options& opt) {
   for (int rep = 0; rep < opt.repetitions; ++rep) {
     const int version = 2 + rep;
     const double before = pipeline(http, api).value_or(Pipeline{}).applied;
-    const double cpu0[] = {cpu_seconds(daemon.pid()), cpu_seconds(vault.pid()), cpu_seconds(cleartax.pid())};
+    const double cpu0[] = {cpu_seconds(daemon.pid()), cpu_seconds(vault.pid()), cpu_seconds(cleartax.pid()),
+                           cpu_seconds(::getpid())};
     Clock::time_point started;
     const auto acked = http.rotate(vault_addr, opt.gstins, version, started);
     const auto written = Clock::now();
     const auto drained = wait_drained(http, api, before + opt.gstins, timeout, daemon);
-    const double cpu1[] = {cpu_seconds(daemon.pid()), cpu_seconds(vault.pid()), cpu_seconds(cleartax.pid())};
+    const double cpu1[] = {cpu_seconds(daemon.pid()), cpu_seconds(vault.pid()), cpu_seconds(cleartax.pid()),
+                           cpu_seconds(::getpid())};
     const std::uint64_t since = last_seq;
     auto got = received(http, cleartax_url, since, version, last_seq, stores);
     if (static_cast<int>(got.size()) != opt.gstins) {
@@ -348,24 +359,32 @@ int run(const Options& opt) {
     r.cpu_ms_daemon = (cpu1[0] - cpu0[0]) * 1000 / opt.gstins;
     r.cpu_ms_vault = (cpu1[1] - cpu0[1]) * 1000 / opt.gstins;
     r.cpu_ms_cleartax = (cpu1[2] - cpu0[2]) * 1000 / opt.gstins;
+    r.cpu_ms_bench = (cpu1[3] - cpu0[3]) * 1000 / opt.gstins;
+    // How much CPU the four processes got: on a shared machine, less than the 2 cores.
+    r.cores = (cpu1[0] + cpu1[1] + cpu1[2] + cpu1[3] - cpu0[0] - cpu0[1] - cpu0[2] - cpu0[3]) / r.seconds;
     rounds.push_back(r);
     std::printf(
         "  repetition %d: %d rotated (Vault writes took %.2f s), all delivered and committed after %.2f s: %.0f "
         "deliveries/s; latency write->push p50 %.0f ms, p99 %.0f ms; %d stores (repeats %d); CPU per delivery: "
-        "nicsyncd %.3f ms, test Vault %.3f ms, test ClearTax %.3f ms\n",
+        "nicsyncd %.3f ms, test Vault %.3f ms, test ClearTax %.3f ms, this program (rotation, polling) %.3f ms; "
+        "the four used %.2f cores\n",
         rep + 1, opt.gstins, r.write_seconds, r.seconds, r.rate, r.p50_ms, r.p99_ms, stores, stores - opt.gstins,
-        r.cpu_ms_daemon, r.cpu_ms_vault, r.cpu_ms_cleartax);
+        r.cpu_ms_daemon, r.cpu_ms_vault, r.cpu_ms_cleartax, r.cpu_ms_bench, r.cores);
   }
-  std::vector<double> rates, p50s, p99s;
+  std::vector<double> rates, p50s, p99s, daemon_ms, cores;
   for (const auto& r : rounds) {
     rates.push_back(r.rate);
     p50s.push_back(r.p50_ms);
     p99s.push_back(r.p99_ms);
+    daemon_ms.push_back(r.cpu_ms_daemon);
+    cores.push_back(r.cores);
   }
   std::printf(
       "engine_bench: %d GSTINs rotated at once, median of %d: %.0f deliveries/s end to end (goal >= 2000); "
-      "delivery latency p50 %.0f ms, p99 %.0f ms\n",
-      opt.gstins, opt.repetitions, median(rates), median(p50s), median(p99s));
+      "delivery latency p50 %.0f ms, p99 %.0f ms; nicsyncd CPU %.3f ms per delivery; the processes got %.2f of "
+      "the machine's %ld cores (load average %.1f at the end)\n",
+      opt.gstins, opt.repetitions, median(rates), median(p50s), median(p99s), median(daemon_ms), median(cores),
+      ::sysconf(_SC_NPROCESSORS_ONLN), load_average());
 
   daemon.signal(SIGTERM);
   if (daemon.wait(std::chrono::seconds(30)) != 0) {
