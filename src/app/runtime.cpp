@@ -250,13 +250,17 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, c
     if (!l.added.empty() || !l.removed.empty()) self->apply_pairs();
   });
   rt->watcher_->on_location([self](const watch::KeyLocation& loc) {
-    const auto assumed = self->location_of(loc.path);
-    self->locations_[loc.path] = loc;
+    auto same = [&](const watch::KeyLocation& a) { return a.mount == loc.mount && a.key == loc.key && a.kv == loc.kv; };
+    const bool assumed_right = same(self->location_of(loc.path));
     if (!loc.mount.empty()) self->mounts_[loc.mount] = loc.kv;
+    // Kept only where the mounts detected so far do not already say it (memory: with 100,000
+    // keys under one mount, one entry per key cost ~300 bytes each).
+    self->locations_.erase(loc.path);
+    if (!same(self->location_of(loc.path))) self->locations_[loc.path] = loc;
     // Rebuilding the pairs is O(pairs): only when the pairs read this key from somewhere else
     // (once per mount, since the other keys under it are then assumed right; not once per key,
     // which made the first sweep of 10,000 keys quadratic).
-    if (assumed.mount != loc.mount || assumed.key != loc.key || assumed.kv != loc.kv) self->apply_pairs();
+    if (!assumed_right) self->apply_pairs();
   });
   return rt;
 }

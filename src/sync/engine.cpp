@@ -66,7 +66,7 @@ struct PushWaiter {
 struct Pair {
   PairConfig config;
   PairRecord record;
-  std::optional<Target> target;
+  std::unique_ptr<Target> target;  // allocated while there is one (memory: most pairs are idle)
   Lane* lane = nullptr;
   bool queued = false;
   bool in_flight = false;  // a delivery is under way (one per pair at a time)
@@ -260,7 +260,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     t.lineage = p.record.pending->lineage;
     t.observed_at = clock.now();
     t.serial = ++serial;
-    p.target = t;
+    p.target = std::make_unique<Target>(t);
     if (was_in_flight) {
       // The intent is recorded before the push waits for its slot: it may not have gone out.
       spdlog::warn(
@@ -341,7 +341,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     }
     t.serial = ++serial;
     if (p->target && p->target->force) t.force = true;  // a pending operator force survives coalescing
-    p->target = t;
+    p->target = std::make_unique<Target>(t);
     if (!p->unsynced_since && t.state == SourceState::present) p->unsynced_since = clock.system_now();
     if (p->in_flight) return;  // it picks the new target up when the current push finishes
     schedule_now(p);
@@ -366,7 +366,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       t.lineage = rec.pending->lineage;
       t.observed_at = clock.now();
       t.serial = ++serial;
-      p->target = t;
+      p->target = std::make_unique<Target>(t);
     }
     spdlog::info("{} version={}: operator retry", describe_pair(*p), rec.pending->version);
     rec.attempts = 0;
@@ -436,7 +436,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       ++lane.in_flight;
       ++in_flight_total;
       asio::co_spawn(ex, deliver(shared_from_this(), p),
-                     asio::bind_cancellation_slot(p->cancel.slot(), [](std::exception_ptr e) {
+                     asio::bind_cancellation_slot(p->cancel.slot(), [ex = ex, p](std::exception_ptr e) {
                        if (e) {
                          try {
                            std::rethrow_exception(e);
@@ -444,6 +444,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
                            spdlog::error("sync: delivery task failed unexpectedly: {}", x.what());
                          }
                        }
+                       // The slot keeps co_spawn's cancellation handler (~180 bytes) until the
+                       // next delivery replaces it; most pairs are idle for months. Clear it once
+                       // this delivery's frames are gone (posted: this runs inside them).
+                       asio::post(ex, [p] {
+                         if (!p->in_flight) p->cancel.slot().clear();
+                       });
                      }));
     }
     open_gate(lane);

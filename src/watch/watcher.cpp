@@ -1,6 +1,7 @@
 #include "nicsync/watch/watcher.hpp"
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <random>
 
@@ -22,34 +23,48 @@ namespace nicsync::watch {
 namespace asio = boost::asio;
 using SteadyTime = std::chrono::steady_clock::time_point;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::milliseconds kSweepTick{20};
 
 namespace {
 
-/// What was last reported for a key.
+/// What was last reported for a key: only ever compared, so hashes stand in for the strings.
 struct Seen {
   std::int64_t version = 0;
-  std::string lineage;
+  std::uint64_t lineage = 0;  // hash of the lineage (the key's created_time)
   SourceState state = SourceState::present;
-  std::string content_hash;  // KV v1 only; in memory, never output
+  std::array<unsigned char, 16> content{};  // KV v1: first half of the content's SHA-256
   bool operator==(const Seen&) const = default;
 };
 
+/// One watched key. Kept small, since a service provider watches 100,000 of them: the
+/// location is an index into the mounts detected so far, an error is allocated only while
+/// there is one, and mapping-set membership is a flag (a key lies directly under at most one
+/// set's folder). About 150 bytes with its path, where it was 700.
 struct Key {
   std::string path;
-  bool explicit_key = false;
-  std::set<std::string> prefixes;  // mapping sets it was found under
-  std::optional<KeyLocation> location;
+  std::unique_ptr<Error> last_error;
   std::optional<Seen> seen;
-  bool answered = false;  // read once with a definite answer
-  std::optional<Error> last_error;
   int failures = 0;
+  int mount = -1;             // index into Impl::mounts once located
+  bool explicit_key = false;  // named by a [[mapping]]
+  bool in_set = false;        // listed under its folder's [[mapping_set]] at the last listing
+  bool answered = false;      // read once with a definite answer
   bool retry_pending = false;
 };
 
 using KeyPtr = std::shared_ptr<Key>;
 
-// SHA-256 over the sorted fields, length-prefixed. Only ever compared, never shown or stored.
-std::string content_hash(const vault::KvData& data) {
+/// Whether `path` is a key directly in the folder `prefix` (which ends in '/').
+bool directly_under(std::string_view path, std::string_view prefix) {
+  return path.size() > prefix.size() && path.starts_with(prefix) &&
+         path.find('/', prefix.size()) == std::string_view::npos;
+}
+
+std::uint64_t hash_of(std::string_view s) { return std::hash<std::string_view>{}(s); }
+
+// SHA-256 over the sorted fields, length-prefixed; the first 16 bytes are kept. Only ever
+// compared, never shown or stored.
+std::array<unsigned char, 16> content_hash(const vault::KvData& data) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   auto feed = [&](std::string_view part) {
@@ -69,7 +84,9 @@ std::string content_hash(const vault::KvData& data) {
   unsigned int size = 0;
   EVP_DigestFinal_ex(ctx, digest, &size);
   EVP_MD_CTX_free(ctx);
-  return std::string(reinterpret_cast<const char*>(digest), size);
+  std::array<unsigned char, 16> out{};
+  std::copy_n(digest, std::min<std::size_t>(size, out.size()), out.begin());
+  return out;
 }
 
 std::string strip_slashes(std::string_view p) {
@@ -93,7 +110,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   // --- configuration -----------------------------------------------------------------------
 
   void set_keys(std::vector<std::string> paths) {
-    std::set<std::string> wanted(paths.begin(), paths.end());
+    std::set<std::string, std::less<>> wanted(paths.begin(), paths.end());
     for (auto& [path, key] : keys) key->explicit_key = wanted.count(path) != 0;
     for (const auto& p : wanted) key_for(p)->explicit_key = true;
     drop_unwatched();
@@ -103,7 +120,9 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     std::set<std::string> wanted(list.begin(), list.end());
     for (auto it = listings.begin(); it != listings.end();) {
       if (wanted.count(it->first) == 0) {
-        for (auto& [path, key] : keys) key->prefixes.erase(it->first);
+        for (auto& [path, key] : keys) {
+          if (directly_under(path, it->first)) key->in_set = false;
+        }
         it = listings.erase(it);
       } else {
         ++it;
@@ -114,39 +133,55 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   }
 
   KeyPtr key_for(const std::string& path) {
-    auto& k = keys[path];
-    if (!k) {
-      k = std::make_shared<Key>();
-      k->path = path;
-    }
+    if (auto it = keys.find(path); it != keys.end()) return it->second;
+    auto k = std::make_shared<Key>();
+    k->path = path;
+    keys.emplace(std::string_view(k->path), k);  // the map's key views the Key's own path
     return k;
   }
 
   void drop_unwatched() {
-    std::erase_if(keys, [](const auto& kv) { return !kv.second->explicit_key && kv.second->prefixes.empty(); });
+    std::erase_if(keys, [](const auto& kv) { return !kv.second->explicit_key && !kv.second->in_set; });
+  }
+
+  /// Where `k` is, once located.
+  [[nodiscard]] std::optional<KeyLocation> location_of(const Key& k) const {
+    if (k.mount < 0) return std::nullopt;
+    const auto& m = mounts[static_cast<std::size_t>(k.mount)];
+    auto vp = vault::VaultPath::parse(k.path);
+    if (!vp) return std::nullopt;
+    auto split = m.split(*vp);
+    if (!split) return std::nullopt;
+    return KeyLocation{k.path, split->mount.str(), split->key.str(), m.version};
   }
 
   // --- mounts --------------------------------------------------------------------------------
 
-  // The mount of `path`: reuse a known mount that is a whole-segment prefix, else ask Vault.
-  asio::awaitable<Result<KeyLocation>> locate(std::string path) {
+  // The mount of `path` (an index into `mounts`): reuse a known mount that is a whole-segment
+  // prefix, else ask Vault.
+  asio::awaitable<Result<int>> locate(std::string path) {
     auto vp = vault::VaultPath::parse(path);
     if (!vp) co_return vp.error();
-    for (const auto& m : mounts) {
-      if (!m.path.empty() && vp->starts_with(m.path)) {
-        auto split = m.split(*vp);
-        if (split) co_return KeyLocation{path, split->mount.str(), split->key.str(), m.version};
-      }
+    for (std::size_t i = 0; i < mounts.size(); ++i) {
+      const auto& m = mounts[i];
+      if (!m.path.empty() && vp->starts_with(m.path) && m.split(*vp)) co_return static_cast<int>(i);
     }
     auto info = co_await vault.detect_mount(*vp);
     if (!info) co_return info.error();
     auto split = info->split(*vp);
     if (!split) co_return split.error();
+    // An old server without mount detection gives an empty mount: recorded once per version
+    // (never reused for other paths: it matches everything).
+    for (std::size_t i = 0; i < mounts.size(); ++i) {
+      if (mounts[i].path.empty() && info->path.empty() && mounts[i].version == info->version) {
+        co_return static_cast<int>(i);
+      }
+    }
+    mounts.push_back(*info);
     if (!info->path.empty()) {
-      mounts.push_back(*info);
       spdlog::info("vault: {} is on mount {} (KV v{})", path, info->path.str(), static_cast<int>(info->version));
     }
-    co_return KeyLocation{path, split->mount.str(), split->key.str(), info->version};
+    co_return static_cast<int>(mounts.size() - 1);
   }
 
   // --- reading one key -----------------------------------------------------------------------
@@ -155,26 +190,39 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     ReadResult out;
     out.path = k->path;
     ++stats.reads;
-    if (!k->location) {
-      auto loc = co_await locate(k->path);
-      if (!loc) {
-        note_failure(k, loc.error());
-        out.error = loc.error();
+    if (k->mount < 0) {
+      auto mount = co_await locate(k->path);
+      if (!mount) {
+        note_failure(k, mount.error());
+        out.error = mount.error();
         co_return out;
       }
-      k->location = *loc;
-      if (location_listener) location_listener(*k->location);
+      k->mount = *mount;
+      if (location_listener) {
+        if (auto loc = location_of(*k)) location_listener(*loc);
+      }
     }
-    const KeyLocation loc = *k->location;
-    vault::KvPath kvp{vault::VaultPath::parse(loc.mount).value(), vault::VaultPath::parse(loc.key).value()};
+    const vault::MountInfo& m = mounts[static_cast<std::size_t>(k->mount)];
+    const auto full = vault::VaultPath::parse(k->path);
+    if (!full) {
+      note_failure(k, full.error());
+      out.error = full.error();
+      co_return out;
+    }
+    auto split = m.split(*full);
+    if (!split) {
+      note_failure(k, split.error());
+      out.error = split.error();
+      co_return out;
+    }
+    const vault::KvPath kvp = std::move(*split);
+    const KvVersion kv = m.version;
     Observation obs;
-    obs.mount = loc.mount;
-    obs.key = loc.key;
-    obs.kv = loc.kv;
+    obs.kv = kv;
     obs.source = source;
     obs.force = force;
     Seen now_seen;
-    if (loc.kv == KvVersion::v2) {
+    if (kv == KvVersion::v2) {
       auto md = co_await vault.read_kv2_metadata(kvp);
       if (!md && !md.error().is(Errc::vault_not_found)) {
         note_failure(k, md.error());
@@ -185,11 +233,11 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
         obs.state = SourceState::missing;
       } else {
         obs.version = md->current_version;
-        obs.lineage = md->created_time;
+        obs.lineage = std::move(md->created_time);
         obs.state = md->current_state(clock.system_now());
         if (const auto* cur = md->current()) obs.written_at = cur->created_at;
       }
-      now_seen = Seen{obs.version, obs.lineage, obs.state, {}};
+      now_seen = Seen{obs.version, hash_of(obs.lineage), obs.state, {}};
     } else {
       auto data = co_await vault.read_kv1(kvp);
       if (!data && !data.error().is(Errc::vault_not_found)) {
@@ -198,18 +246,24 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
         co_return out;
       }
       obs.state = data ? SourceState::present : SourceState::missing;
-      now_seen = Seen{0, {}, obs.state, data ? content_hash(data->data) : std::string()};
+      now_seen = Seen{0, 0, obs.state, data ? content_hash(data->data) : std::array<unsigned char, 16>{}};
     }
     note_success(k);
+    const bool news = force || !k->seen || *k->seen != now_seen;
+    if (!emit || news) {
+      // Only now the strings: an unchanged key (nearly every read) needs none.
+      obs.mount = kvp.mount.str();
+      obs.key = kvp.key.str();
+    }
     if (!emit) {
-      out.observation = obs;
+      out.observation = std::move(obs);
       co_return out;
     }
-    if (force || !k->seen || *k->seen != now_seen) {
+    if (news) {
       k->seen = now_seen;
       ++stats.observations;
-      out.observation = obs;
       sink(obs);
+      out.observation = std::move(obs);
     }
     co_return out;
   }
@@ -218,7 +272,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     ++stats.read_failures;
     ++k->failures;
     const bool first = !k->last_error || k->last_error->code != e.code;
-    k->last_error = e;
+    k->last_error = std::make_unique<Error>(e);
     if (e.error_class() != ErrorClass::transient && e.error_class() != ErrorClass::auth) {
       k->answered = true;  // a definite (if bad) answer
       check_first_sweep();
@@ -323,20 +377,25 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     std::vector<std::string> prefixes;
     for (const auto& [p, members] : listings) prefixes.push_back(p);
     for (const auto& prefix : prefixes) {
-      auto loc = co_await locate(strip_slashes(prefix));
-      if (!loc) {
-        spdlog::warn("watch: cannot list mapping set {}: {}", prefix, loc.error().describe());
+      const std::string folder = strip_slashes(prefix);  // a named local: no temporary in co_await (g++ 12)
+      auto index = co_await locate(folder);
+      if (!index) {
+        spdlog::warn("watch: cannot list mapping set {}: {}", prefix, index.error().describe());
         continue;
       }
-      auto mount = vault::VaultPath::parse(loc->mount);
-      auto dir = vault::VaultPath::parse(loc->key);
-      if (!mount || !dir) continue;
+      const vault::MountInfo m = mounts[static_cast<std::size_t>(*index)];
+      auto full = vault::VaultPath::parse(folder);
+      if (!full) continue;
+      auto split = m.split(*full);
+      if (!split) continue;
+      const vault::VaultPath mount = split->mount;
+      const vault::VaultPath dir = split->key;
       // No co_await inside ?: — g++ 12 miscompiles it.
       Result<std::vector<std::string>> keys_found = std::vector<std::string>{};
-      if (loc->kv == KvVersion::v2) {
-        keys_found = co_await vault.list_kv2(*mount, *dir);
+      if (m.version == KvVersion::v2) {
+        keys_found = co_await vault.list_kv2(mount, dir);
       } else {
-        keys_found = co_await vault.list_kv1(*mount, *dir);
+        keys_found = co_await vault.list_kv1(mount, dir);
       }
       auto it = listings.find(prefix);
       if (it == listings.end()) continue;  // removed meanwhile
@@ -362,14 +421,16 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
         found.insert(*g);
       }
       for (const auto& g : found) {
-        if (current.count(g) == 0) listing.added.push_back(g);
+        if (!std::binary_search(current.begin(), current.end(), g)) listing.added.push_back(g);
       }
       for (const auto& g : current) {
         if (found.count(g) == 0) listing.removed.push_back(g);
       }
       // Watch exactly the listed keys of this set.
-      for (auto& [path, key] : keys) key->prefixes.erase(prefix);
-      for (const auto& g : found) key_for(prefix + g.str())->prefixes.insert(prefix);
+      for (auto& [path, key] : keys) {
+        if (directly_under(path, prefix)) key->in_set = false;
+      }
+      for (const auto& g : found) key_for(prefix + g.str())->in_set = true;
       drop_unwatched();
       if (!listing.added.empty() || !listing.removed.empty()) {
         spdlog::info("watch: mapping set {}: {} GSTIN(s), {} added, {} removed{}", prefix, found.size(),
@@ -381,8 +442,9 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       for (const auto& g : listing.removed) {
         spdlog::warn("watch: GSTIN {} is no longer under {}; it is not watched any more", g.str(), prefix);
       }
-      listing.gstins.assign(found.begin(), found.end());
-      current = std::move(found);
+      current.assign(found.begin(), found.end());  // sorted, as std::set iterates
+      current.shrink_to_fit();
+      listing.gstins = current;
       if (set_listener) set_listener(listing);
     }
   }
@@ -420,9 +482,13 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       std::sort(plan.begin(), plan.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
       for (auto& [offset, key] : plan) {
         if (self->stopping) co_return;
-        self->sweep_timer.expires_at(cycle_start + offset);
-        auto [ec] = co_await self->sweep_timer.async_wait(kTuple);
-        if (ec && self->stopping) co_return;
+        // Keys due within the next tick start together: one wake-up (timer, epoll) serves
+        // several reads (10,000 keys a minute are 6 ms apart) and the reads stay spread.
+        if (cycle_start + offset > std::chrono::steady_clock::now() + kSweepTick) {
+          self->sweep_timer.expires_at(cycle_start + offset);
+          auto [ec] = co_await self->sweep_timer.async_wait(kTuple);
+          if (ec && self->stopping) co_return;
+        }
         if (self->keys.count(key->path) == 0) continue;  // dropped meanwhile
         co_await self->acquire();
         asio::co_spawn(self->ex, read_detached(self, key), asio::detached);
@@ -522,8 +588,8 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   LocationListener location_listener;
   std::function<void(std::uint64_t)> sweep_listener;
   std::mt19937_64 rng;
-  std::map<std::string, KeyPtr> keys;
-  std::map<std::string, std::set<Gstin>> listings;
+  std::map<std::string_view, KeyPtr> keys;             // keys view each Key's own path
+  std::map<std::string, std::vector<Gstin>> listings;  // prefix → GSTINs listed (sorted)
   std::set<std::string> reported_invalid;
   std::vector<vault::MountInfo> mounts;
   int in_flight = 0;
@@ -597,7 +663,7 @@ std::map<std::string, std::string> Watcher::problems() const {
   std::map<std::string, std::string> out;
   if (!impl_->events_problem.empty()) out.emplace("events", impl_->events_problem);
   for (const auto& [path, key] : impl_->keys) {
-    if (key->last_error) out.emplace(path, key->last_error->describe());
+    if (key->last_error) out.emplace(std::string(path), key->last_error->describe());
   }
   return out;
 }
@@ -605,7 +671,7 @@ std::map<std::string, std::string> Watcher::problems() const {
 std::optional<KeyLocation> Watcher::location(const std::string& path) const {
   auto it = impl_->keys.find(path);
   if (it == impl_->keys.end()) return std::nullopt;
-  return it->second->location;
+  return impl_->location_of(*it->second);
 }
 
 WatcherStats Watcher::stats() const {
