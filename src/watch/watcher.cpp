@@ -23,6 +23,8 @@ namespace nicsync::watch {
 namespace asio = boost::asio;
 using SteadyTime = std::chrono::steady_clock::time_point;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// Sweep reads due within this much of each other start on one wake-up (capped at 1 % of the
+// poll interval, so that a key is never read noticeably early).
 constexpr std::chrono::milliseconds kSweepTick{20};
 
 namespace {
@@ -480,11 +482,12 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
         ++i;
       }
       std::sort(plan.begin(), plan.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      const auto tick = std::min<std::chrono::steady_clock::duration>(kSweepTick, interval / 100);
       for (auto& [offset, key] : plan) {
         if (self->stopping) co_return;
         // Keys due within the next tick start together: one wake-up (timer, epoll) serves
         // several reads (10,000 keys a minute are 6 ms apart) and the reads stay spread.
-        if (cycle_start + offset > std::chrono::steady_clock::now() + kSweepTick) {
+        if (cycle_start + offset > std::chrono::steady_clock::now() + tick) {
           self->sweep_timer.expires_at(cycle_start + offset);
           auto [ec] = co_await self->sweep_timer.async_wait(kTuple);
           if (ec && self->stopping) co_return;
