@@ -66,6 +66,19 @@ Result<void> validate(const ApiOptions& options) {
   return {};
 }
 
+http::ServerOptions server_options(const ApiOptions& options) {
+  http::ServerOptions so;
+  so.listen = options.listen;
+  so.tls_cert_file = options.tls_cert_file;
+  so.tls_key_file = options.tls_key_file;
+  so.body_limit = 64u << 10;
+  so.header_limit = 8u << 10;
+  so.header_timeout = std::chrono::seconds(5);
+  so.idle_timeout = std::chrono::seconds(30);
+  so.max_connections = 256;
+  return so;
+}
+
 std::string render_metrics(const sync::Engine& engine, const ApiHooks& hooks) {
   MetricsWriter w;
   w.gauge("nicsync_build_info", "Build information of the running nicsyncd.",
@@ -179,16 +192,7 @@ struct ApiServer::Impl {
     auto hp = http::split_host_port(options.listen);
     loopback = hp && http::is_loopback_host(hp->first);
     build_routes();
-    http::ServerOptions so;
-    so.listen = options.listen;
-    so.tls_cert_file = options.tls_cert_file;
-    so.tls_key_file = options.tls_key_file;
-    so.body_limit = 64u << 10;
-    so.header_limit = 8u << 10;
-    so.header_timeout = std::chrono::seconds(5);
-    so.idle_timeout = std::chrono::seconds(30);
-    so.max_connections = 256;
-    server = std::make_unique<http::Server>(std::move(ex), so, router.handler());
+    server = std::make_unique<http::Server>(std::move(ex), server_options(options), router.handler());
   }
 
   // Constant-time bearer check; the token never appears in any output.
@@ -355,5 +359,9 @@ asio::awaitable<void> ApiServer::stop(std::chrono::milliseconds grace) { co_awai
 void ApiServer::stop_now() noexcept { impl_->server->stop_now(); }
 
 void ApiServer::set_bearer_token(std::optional<Secret> token) { impl_->options.bearer_token = std::move(token); }
+
+asio::awaitable<http::ServerResponse> ApiServer::handle(http::ServerRequest request) {
+  co_return co_await impl_->router.dispatch(request);
+}
 
 }  // namespace nicsync::api

@@ -36,6 +36,9 @@ std::optional<std::string> check_vault_path(std::string_view p, bool folder) {
     std::string_view seg = body.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
     if (seg.empty() || seg == "." || seg == "..") return "has an empty, '.' or '..' segment";
     if (seg.find_first_of("?#%\\ ") != std::string_view::npos) return "has a character that needs escaping";
+    for (unsigned char c : seg) {
+      if (c < 0x20 || c == 0x7f) return "has a control character";
+    }
     if (end == std::string_view::npos) break;
     start = end + 1;
   }
@@ -318,6 +321,10 @@ void read_destination(TableReader& t, DestinationConfig& d, const std::string& s
         h.error("name", "a secret header needs secret_path and secret_key");
       }
       if (sh.name.empty()) h.error("name", "is required");
+      if (sh.name.find_first_of(":\r\n ") != std::string::npos) h.error("name", "is not a header name");
+      if (sh.prefix.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+        h.error("prefix", "must not contain a line break");
+      }
       h.finish();
       d.secret_headers.push_back(std::move(sh));
     }

@@ -121,8 +121,17 @@ std::string_view gstin_state_name(std::string_view code) noexcept {
 std::string_view to_string(GstinMode mode) noexcept { return mode == GstinMode::strict ? "strict" : "sandbox"; }
 
 Result<Gstin> Gstin::parse(std::string_view text, GstinMode mode) {
-  // Never echo more than 15 characters of hostile input back into a message.
-  const std::string shown = text.size() <= 15 ? std::string(text) : std::string(text.substr(0, 15)) + "...";
+  // Never echo more than 15 characters of hostile input back into a message, and only printable
+  // ASCII: messages reach logs and JSON answers (no forged log lines, no invalid UTF-8).
+  std::string shown;
+  for (char c : text.substr(0, 15)) {
+    if (c >= 0x20 && c <= 0x7e) {
+      shown += c;
+    } else {
+      shown += fmt::format("\\x{:02X}", static_cast<unsigned char>(c));
+    }
+  }
+  if (text.size() > 15) shown += "...";
   auto fail = [&](std::string why) {
     return Error(Errc::invalid_gstin, fmt::format("GSTIN \"{}\" is invalid: {}", shown, why));
   };

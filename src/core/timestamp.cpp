@@ -28,6 +28,7 @@ std::optional<SystemTimeNs> parse_rfc3339(std::string_view s) noexcept {
   }
   const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  if (y < kMinTimestampYear || y > kMaxTimestampYear) return std::nullopt;
   std::size_t i = 19;
   long long frac_ns = 0;
   if (i < s.size() && s[i] == '.') {

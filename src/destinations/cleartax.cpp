@@ -36,9 +36,11 @@
 #include <fmt/chrono.h>
 #include <spdlog/spdlog.h>
 
+#include "destinations/cleartax_wire.hpp"
 #include "destinations/single_flight.hpp"
 #include "destinations/text.hpp"
 #include "destinations/token_cache.hpp"
+#include "nicsync/core/timestamp.hpp"
 
 namespace nicsync::destinations {
 namespace asio = boost::asio;
@@ -200,6 +202,9 @@ Result<void> interpret_store_response(const http::Response& r, std::string_view 
   json::value parsed = r.body.empty() ? json::value() : json::parse(r.body, ec);
   const json::object* body = (!ec && parsed.is_object()) ? &parsed.as_object() : nullptr;
   std::vector<Detail> details = body ? collect_details(*body) : std::vector<Detail>{};
+  // Codes reach messages, the ledger and metrics labels like provider text does: cleaned,
+  // short and without secrets, whatever the answer echoes.
+  for (auto& d : details) d.code = detail::provider_text(d.code, scrub, 32);
 
   // The known code that matters most, else the first code.
   const Detail* known = nullptr;
@@ -286,6 +291,37 @@ Result<void> interpret_store_response(const http::Response& r, std::string_view 
       fmt::format("ClearTax answered {} to {} instead of HTTP 200 with \"success\": true", status_text, what), r);
 }
 
+namespace detail {
+
+std::optional<TokenGrant> parse_token_grant(std::string_view body) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  auto& o = v.as_object();
+  const auto* t = o.if_contains("access_token");
+  if (t == nullptr || !t->is_string() || t->as_string().empty()) return std::nullopt;
+  TokenGrant grant;
+  auto& s = t->as_string();
+  grant.access_token = Secret(std::string_view(s.data(), s.size()));
+  secure_wipe(const_cast<char*>(s.data()), s.size());
+  if (const auto* vt = o.if_contains("valid_till"); vt != nullptr && vt->is_string()) {
+    grant.valid_till = parse_valid_till(vt->as_string());
+    if (!grant.valid_till) return std::nullopt;  // an unreadable expiry: do not guess
+  }
+  return grant;
+}
+
+std::optional<ProviderDetail> first_error_detail(std::string_view body) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  std::vector<Detail> details = collect_details(v.as_object());
+  if (details.empty()) return std::nullopt;
+  return ProviderDetail{provider_text(details.front().code, {}, 32), std::move(details.front().message)};
+}
+
+}  // namespace detail
+
 std::optional<system_clock::time_point> parse_valid_till(std::string_view s) {
   // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
   auto digits = [&](std::size_t pos, std::size_t n) -> std::optional<int> {
@@ -305,6 +341,11 @@ std::optional<system_clock::time_point> parse_valid_till(std::string_view s) {
   std::chrono::year_month_day ymd{std::chrono::year{*y}, std::chrono::month{static_cast<unsigned>(*mo)},
                                   std::chrono::day{static_cast<unsigned>(*d)}};
   if (!ymd.ok()) return std::nullopt;
+  // A time_point holds years 1678-2261 only. A far-future expiry ("9999-12-31") means "does not
+  // expire" in practice; refusing it would make every token request fail and spend the quota.
+  using std::chrono::sys_days;
+  if (*y > kMaxTimestampYear) return sys_days(std::chrono::year{kMaxTimestampYear} / std::chrono::December / 31);
+  if (*y < kMinTimestampYear) return sys_days(std::chrono::year{kMinTimestampYear} / std::chrono::January / 1);
   std::size_t pos = 19;
   if (pos < s.size() && s[pos] == '.') {
     ++pos;
@@ -545,14 +586,9 @@ asio::awaitable<void> persist(ImplPtr self) {
 // Error of a token request, counted and explained.
 Error token_error(const ClearTaxDestination::Impl& self, const http::Response& r) {
   std::string code, message;
-  boost::system::error_code ec;
-  auto v = json::parse(r.body, ec);
-  if (!ec && v.is_object()) {
-    std::vector<Detail> details = collect_details(v.as_object());
-    if (!details.empty()) {
-      code = details.front().code;
-      message = detail::provider_text(details.front().message, {});
-    }
+  if (auto d = detail::first_error_detail(r.body)) {
+    code = std::move(d->code);
+    message = detail::provider_text(d->message, {});
   }
   const std::string said = code.empty() ? std::string() : fmt::format(", {} \"{}\"", code, message);
   Error e;
@@ -664,23 +700,12 @@ asio::awaitable<Result<void>> refresh(ImplPtr self) {
   Secret access;
   std::optional<system_clock::time_point> till;
   if (resp->status == 200) {
-    boost::system::error_code ec;
-    auto v = json::parse(resp->body, ec);
-    if (!ec && v.is_object()) {
-      auto& o = v.as_object();
-      const auto* t = o.if_contains("access_token");
-      const auto* vt = o.if_contains("valid_till");
-      if (t != nullptr && t->is_string() && !t->as_string().empty()) {
-        auto& s = t->as_string();
-        access = Secret(std::string_view(s.data(), s.size()));
-        secure_wipe(const_cast<char*>(s.data()), s.size());
-      }
-      if (vt != nullptr && vt->is_string()) {
-        till = parse_valid_till(vt->as_string());
-        if (!till) access.clear();  // an unreadable expiry: do not guess
-      }
+    if (auto grant = detail::parse_token_grant(resp->body)) {
+      access = std::move(grant->access_token);
+      till = grant->valid_till;
+    } else {
+      failure = token_error(*self, *resp);
     }
-    if (access.empty()) failure = token_error(*self, *resp);
   } else {
     failure = token_error(*self, *resp);
   }

@@ -211,13 +211,17 @@ Result<void> WebhookConfig::validate() const {
   for (int s : success_statuses) {
     if (s < 200 || s > 299) return bad("success_statuses", "must be 2xx statuses");
   }
+  // A line break in a header would smuggle in headers of its own.
+  auto breaks_line = [](std::string_view v) { return v.find_first_of(std::string_view("\r\n\0", 3)) != v.npos; };
   for (const auto& h : headers) {
     if (h.name.empty() || h.name.find_first_of(":\r\n ") != std::string::npos) return bad("headers", "invalid name");
+    if (breaks_line(h.value)) return bad("headers", fmt::format("the value of {} has a line break or NUL", h.name));
   }
   for (const auto& h : secret_headers) {
     if (h.name.empty() || h.name.find_first_of(":\r\n ") != std::string::npos) {
       return bad("secret_headers", "invalid name");
     }
+    if (breaks_line(h.prefix)) return bad("secret_headers", fmt::format("the prefix of {} has a line break", h.name));
     if (!h.value) return bad("secret_headers", fmt::format("{} has no value provider", h.name));
   }
   if (timeout.count() <= 0 || connect_timeout.count() <= 0) return bad("timeouts", "must be positive");

@@ -44,9 +44,11 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
   const char* end = strptime(buf.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (end == nullptr || *end != '\0') return std::nullopt;
   const std::time_t t = timegm(&tm);
-  const auto when = std::chrono::system_clock::from_time_t(t);
-  if (when <= now) return std::chrono::milliseconds(0);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
+  // Compare in seconds first: a date centuries away does not fit a nanosecond time_point.
+  const auto now_s = std::chrono::floor<std::chrono::seconds>(now).time_since_epoch().count();
+  if (t <= now_s) return std::chrono::milliseconds(0);
+  if (t - now_s > 86'400) return std::chrono::milliseconds(86'400'000);  // the same cap as above
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::from_time_t(t) - now);
 }
 
 }  // namespace nicsync::http

@@ -20,6 +20,8 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "http/request_parsing.hpp"
+
 namespace nicsync::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -150,6 +152,76 @@ asio::awaitable<ServerResponse> Router::dispatch(const ServerRequest& request) c
 RouteHandler Router::handler() const {
   return [this](const ServerRequest& r) { return dispatch(r); };
 }
+
+// --- requests -----------------------------------------------------------------------------
+
+namespace {
+
+using RequestParser = bhttp::request_parser<bhttp::string_body>;
+
+void apply_limits(RequestParser& parser, const ServerOptions& opt) {
+  parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
+  parser.body_limit(opt.body_limit);
+}
+
+// The status a session answers to a request it cannot read; nothing when the peer went away or
+// was too slow (there is nobody to answer, or the timeout already said it).
+std::optional<unsigned> refusal_status(const beast::error_code& ec) {
+  if (ec == bhttp::error::header_limit) return 431;
+  if (ec == bhttp::error::body_limit) return 413;  // also a Content-Length already too large
+  if (ec == beast::error::timeout || ec == asio::error::eof || ec == asio::error::operation_aborted ||
+      ec == asio::error::connection_reset) {
+    return std::nullopt;
+  }
+  return 400;
+}
+
+ServerRequest to_server_request(bhttp::request<bhttp::string_body>& msg) {
+  ServerRequest req;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  auto q = req.target.find('?');
+  req.path = req.target.substr(0, q);
+  if (q != std::string::npos) req.query = req.target.substr(q + 1);
+  req.headers.reserve(16);
+  for (const auto& f : msg) req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+  req.body = std::move(msg.body());
+  return req;
+}
+
+}  // namespace
+
+namespace detail {
+
+ParsedRequests parse_requests(std::string_view bytes, const ServerOptions& options) {
+  ParsedRequests out;
+  while (!bytes.empty()) {
+    RequestParser parser;
+    apply_limits(parser, options);
+    // Eager: one call parses as far as the bytes go (header and body), as a session's reads do
+    // once every byte has arrived.
+    parser.eager(true);
+    beast::error_code ec;
+    const std::size_t used = parser.put(asio::buffer(bytes.data(), bytes.size()), ec);
+    bytes.remove_prefix(used);
+    if (ec == bhttp::error::need_more || (!ec && !parser.is_done())) {
+      // A session would read more here (the parser must not see the same bytes again).
+      out.incomplete = true;
+      break;
+    }
+    if (ec) {
+      if (auto status = refusal_status(ec)) out.refused = *status;
+      break;
+    }
+    auto& msg = parser.get();
+    const bool keep_alive = msg.keep_alive();
+    out.requests.push_back(to_server_request(msg));
+    if (!keep_alive) break;  // the session closes after answering it
+  }
+  return out;
+}
+
+}  // namespace detail
 
 // --- server ------------------------------------------------------------------------------
 
@@ -368,21 +440,13 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       }
       session->idle = false;
       // Phase 2: the rest of the header (header timeout), then the body.
-      bhttp::request_parser<bhttp::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
-      parser.body_limit(opt.body_limit);
+      RequestParser parser;
+      apply_limits(parser, opt);
       lowest(stream).expires_after(opt.header_timeout);
       {
         auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
         if (ec) {
-          if (ec == bhttp::error::header_limit) {
-            co_await write_simple(stream, 431, "request header too large\n");
-          } else if (ec == bhttp::error::body_limit) {  // Content-Length already too large
-            co_await write_simple(stream, 413, "request body too large\n");
-          } else if (ec != beast::error::timeout && ec != asio::error::eof && ec != asio::error::operation_aborted &&
-                     ec != asio::error::connection_reset) {
-            co_await write_simple(stream, 400, "bad request\n");
-          }
+          if (auto status = refusal_status(ec)) co_await write_refusal(stream, *status);
           break;
         }
       }
@@ -395,25 +459,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       {
         auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
         if (ec) {
-          if (ec == bhttp::error::body_limit)
-            co_await write_simple(stream, 413, "request body too large\n");
-          else if (ec != beast::error::timeout && ec != asio::error::eof && ec != asio::error::connection_reset)
-            co_await write_simple(stream, 400, "bad request\n");
+          if (auto status = refusal_status(ec)) co_await write_refusal(stream, *status);
           break;
         }
       }
       ++self->stats.requests;
       auto& msg = parser.get();
       keep_alive = msg.keep_alive();
-      ServerRequest req;
-      req.method = std::string(msg.method_string());
-      req.target = std::string(msg.target());
-      auto q = req.target.find('?');
-      req.path = req.target.substr(0, q);
-      if (q != std::string::npos) req.query = req.target.substr(q + 1);
-      req.headers.reserve(16);
-      for (const auto& f : msg) req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
-      req.body = std::move(msg.body());
+      ServerRequest req = to_server_request(msg);
       req.remote_address = remote;
       req.connection_id = session->id;
 
@@ -494,6 +547,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
 
   template <class Stream>
+  static asio::awaitable<void> write_refusal(Stream& stream, unsigned status) {
+    std::string body = status == 431   ? "request header too large\n"
+                       : status == 413 ? "request body too large\n"
+                                       : "bad request\n";
+    co_await write_simple(stream, status, std::move(body));
+  }
+
+  template <class Stream>
   static asio::awaitable<void> write_simple(Stream& stream, unsigned status, std::string body) {
     bhttp::response<bhttp::string_body> out;
     out.version(11);
@@ -527,7 +588,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void force_close_all() {
     // Copy: closing may end sessions, which erase themselves.
     auto copy = sessions;
-    for (auto& [id, s] : copy) {
+    for (auto& entry : copy) {
+      // A copy, not the structured binding: clang < 16 cannot capture bindings.
+      std::shared_ptr<Session> s = entry.second;
       // Emit from the loop thread while holding the session: co_spawn's cancellation
       // handler then runs inline instead of queueing a step that could outlive the session.
       asio::post(ex, [s] {

@@ -201,7 +201,7 @@ asio::awaitable<Result<http::Response>> Client::Impl::send(Call call, const Toke
 
     std::optional<milliseconds> delay;
     if (!r) {
-      Error e = std::move(r.error());
+      Error e = r.error();
       if (e.is(Errc::cancelled) || e.is(Errc::http_client_shutdown)) co_return e;
       std::string hint;
       if (e.is(Errc::http_connection_refused) || e.is(Errc::http_resolve_failed)) {
@@ -437,7 +437,7 @@ asio::awaitable<Result<void>> Client::Impl::do_login() {
     case AuthMethod::token: {
       auto info = co_await lookup_self_with(config.auth.token);
       if (!info) {
-        Error e = std::move(info.error());
+        Error e = info.error();
         if (e.is(Errc::vault_token_invalid)) {
           e.message =
               "the Vault token (from the config or VAULT_TOKEN) is invalid, expired or revoked "
@@ -456,7 +456,7 @@ asio::awaitable<Result<void>> Client::Impl::do_login() {
       Token t(std::move(*secret));
       auto info = co_await lookup_self_with(t);
       if (!info) {
-        Error e = std::move(info.error());
+        Error e = info.error();
         if (e.is(Errc::vault_token_invalid)) {
           e.message = fmt::format(
               "the Vault token in \"{}\" is invalid, expired or revoked (lookup-self answered 403); check the Vault "
@@ -539,7 +539,7 @@ asio::awaitable<Client::Impl::RenewOutcome> Client::Impl::renew() {
   auto r = co_await send(call, &held.token);
   Error failure;
   if (!r) {
-    failure = std::move(r.error());
+    failure = r.error();
   } else {
     WipeOnExit wipe{r->body};
     if (r->status == 200) {
@@ -560,7 +560,7 @@ asio::awaitable<Client::Impl::RenewOutcome> Client::Impl::renew() {
         spdlog::debug("vault: token renewed ttl={}s", auth->lease_duration.count());
         co_return RenewOutcome::renewed;
       }
-      failure = std::move(auth.error());
+      failure = auth.error();
     } else {
       failure = wire::error_from_response(call.ctx, r->status, r->body, r->retry_after(), r->status == 403);
       if (r->status == 400 || r->status == 403) {

@@ -153,18 +153,18 @@ namespace {
 
 class WipingResource final : public boost::container::pmr::memory_resource {
  private:
-  // The aligned operators only for over-aligned requests, as the standard allocators do: mixing
-  // them for ordinary alignments is a new/delete mismatch to AddressSanitizer.
+  // The aligned forms only for over-aligned requests (Boost.JSON asks for alignment 1 for
+  // strings), and the unsized delete: clang (< 19) has no sized deallocation by default.
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    if (alignment > __STDCPP_DEFAULT_NEW_ALIGNMENT__) return ::operator new(bytes, std::align_val_t(alignment));
-    return ::operator new(bytes);
+    if (alignment <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) return ::operator new(bytes);
+    return ::operator new(bytes, std::align_val_t(alignment));
   }
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
     secure_wipe(p, bytes);
-    if (alignment > __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
-      ::operator delete(p, bytes, std::align_val_t(alignment));
+    if (alignment <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      ::operator delete(p);
     } else {
-      ::operator delete(p, bytes);
+      ::operator delete(p, std::align_val_t(alignment));
     }
   }
   bool do_is_equal(const boost::container::pmr::memory_resource& other) const noexcept override {
@@ -231,6 +231,35 @@ std::string flatten_error(std::string_view message) {
   return std::string(trim(message));
 }
 
+namespace {
+
+// Vault's words as they may appear in a message: control characters become spaces, and the text
+// is cut on a UTF-8 boundary. Messages reach logs, the ledger and /v1/status; a broken or
+// hostile server (or a proxy) must not be able to forge log lines or flood them.
+std::string vault_text(std::string_view s, std::size_t max = 300) {
+  std::string out;
+  out.reserve(std::min(s.size(), max + 3));
+  for (char c : s) {
+    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
+  }
+  if (out.size() > max) {
+    std::size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+    out += "...";
+  }
+  return out;
+}
+
+constexpr std::size_t kMaxErrorMessages = 5;
+
+// Longer leases and TTLs count as this long: a steady or system time point plus more than about
+// 290 years overflows. Vault's own limit (Go's time.Duration) is 292 years; no real token gets
+// close to a century.
+constexpr std::chrono::seconds kMaxLease = std::chrono::hours(24 * 365 * 100);
+
+}  // namespace
+
 std::vector<std::string> error_messages(std::string_view body) {
   std::vector<std::string> out;
   boost::system::error_code ec;
@@ -241,8 +270,9 @@ std::vector<std::string> error_messages(std::string_view body) {
   const auto* errors = v.as_object().if_contains("errors");
   if (errors == nullptr || !errors->is_array()) return out;
   for (const auto& e : errors->as_array()) {
+    if (out.size() == kMaxErrorMessages) break;
     if (e.is_string()) {
-      auto flat = flatten_error(std::string_view(e.as_string()));
+      auto flat = vault_text(flatten_error(std::string_view(e.as_string())));
       if (!flat.empty()) out.push_back(std::move(flat));
     }
   }
@@ -561,7 +591,7 @@ Result<KvSecret> parse_kv2_data(const KvPath& path, int status, std::string_view
     }
     auto warnings = r.strings(envelope, "warnings", "warnings");
     std::string detail;
-    if (warnings && !warnings->empty()) detail = ": " + (*warnings)[0];
+    if (warnings && !warnings->empty()) detail = ": " + vault_text((*warnings)[0]);
     for (const auto& m : error_messages(body)) detail += ": " + m;
     Error e(Errc::vault_not_found,
             fmt::format("no secret at {} (KV v2 {} answered 404{}); check the mount, the path and the version",
@@ -652,7 +682,8 @@ Result<KvMetadata> parse_kv2_metadata(const KvPath& path, std::string_view body)
       std::int64_t n = 0;
       auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), n);
       if (ec != std::errc() || end != key.data() + key.size() || n <= 0) {
-        return r.shape(fmt::format("\"data.versions\" has a key that is not a version number: \"{}\"", key));
+        return r.shape(
+            fmt::format("\"data.versions\" has a key that is not a version number: \"{}\"", vault_text(key, 40)));
       }
       const std::string name = fmt::format("data.versions.{}", key);
       auto obj = r.object(v, name);
@@ -708,7 +739,9 @@ Result<MountInfo> parse_mount(std::string_view what, std::string_view body) {
   auto type = r.string(**data, "type", "data.type");
   if (!type) return type.error();
   auto path = VaultPath::parse(*mount_path);
-  if (!path || path->empty()) return r.shape(fmt::format("\"data.path\" is not a mount path: \"{}\"", *mount_path));
+  if (!path || path->empty()) {
+    return r.shape(fmt::format("\"data.path\" is not a mount path: \"{}\"", vault_text(*mount_path, 100)));
+  }
   MountInfo info;
   info.path = std::move(*path);
   info.type = std::move(*type);
@@ -748,7 +781,7 @@ Result<AuthBlock> parse_auth(std::string_view what, std::string_view body) {
   auto lease = r.integer(a, "lease_duration", "auth.lease_duration", 0);
   if (!lease) return lease.error();
   if (*lease < 0) return r.shape("\"auth.lease_duration\" is negative");
-  out.lease_duration = std::chrono::seconds(*lease);
+  out.lease_duration = std::chrono::seconds(std::min<std::int64_t>(*lease, kMaxLease.count()));
   auto renewable = r.boolean(a, "renewable", "auth.renewable");
   if (!renewable) return renewable.error();
   out.renewable = *renewable;
@@ -771,7 +804,7 @@ Result<TokenInfo> parse_lookup_self(std::string_view body) {
   auto ttl = r.integer(d, "ttl", "data.ttl", 0);
   if (!ttl) return ttl.error();
   if (*ttl < 0) return r.shape("\"data.ttl\" is negative");
-  info.ttl = std::chrono::seconds(*ttl);
+  info.ttl = std::chrono::seconds(std::min<std::int64_t>(*ttl, kMaxLease.count()));
   auto renewable = r.boolean(d, "renewable", "data.renewable");
   if (!renewable) return renewable.error();
   info.renewable = *renewable;

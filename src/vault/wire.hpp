@@ -67,7 +67,8 @@ boost::json::storage_ptr wiping_storage() noexcept;
 Result<boost::json::value> parse_json(std::string_view body, std::string_view what);
 
 /// Vault's `errors` strings, each flattened ("1 error occurred:\n\t* permission denied\n\n"
-/// becomes "permission denied"); empty if the body has none or is not JSON.
+/// becomes "permission denied"), without control characters and cut at 300 bytes; the first 5
+/// at most; empty if the body has none or is not JSON.
 std::vector<std::string> error_messages(std::string_view body);
 /// One Go multierror string flattened to "a; b".
 std::string flatten_error(std::string_view message);
@@ -105,7 +106,8 @@ Result<std::vector<std::string>> parse_list(std::string_view what, std::string_v
 /// `sys/internal/ui/mounts/<path>` response, with the CLI's version rule.
 Result<MountInfo> parse_mount(std::string_view what, std::string_view body);
 
-/// The `auth` block of a login or renew-self response.
+/// The `auth` block of a login or renew-self response. Leases (and lookup-self's TTL) longer
+/// than 100 years count as 100 years.
 struct AuthBlock {
   Token token;
   std::string accessor;

@@ -21,6 +21,7 @@
 #include "nicsync/core/gstin.hpp"
 #include "nicsync/core/result.hpp"
 #include "nicsync/core/secret.hpp"
+#include "nicsync/http/server.hpp"
 #include "nicsync/sync/engine.hpp"
 
 namespace nicsync::api {
@@ -75,6 +76,10 @@ struct ApiHooks {
   std::function<boost::asio::awaitable<Result<TriggerReport>>(TriggerRequest)> trigger;
 };
 
+/// The listener's settings for `options`: small header and body limits (the API takes tiny JSON
+/// bodies) and short timeouts.
+http::ServerOptions server_options(const ApiOptions& options);
+
 /// Renders /metrics (pure; for tests).
 std::string render_metrics(const sync::Engine& engine, const ApiHooks& hooks);
 /// Renders /v1/status (pure; for tests).
@@ -93,6 +98,9 @@ class ApiServer {
   void stop_now() noexcept;
   /// Replaces the bearer token (after a reload re-read api.token_file).
   void set_bearer_token(std::optional<Secret> token);
+  /// Answers one request in-process as the listener's routes would, without a socket (the
+  /// request path is fuzzed through it).
+  boost::asio::awaitable<http::ServerResponse> handle(http::ServerRequest request);
 
   struct Impl;
 

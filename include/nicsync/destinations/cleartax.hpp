@@ -51,7 +51,8 @@ struct ClearTaxConfig {
 Result<void> interpret_store_response(const http::Response& response, std::string_view gstin, std::string_view what,
                                       std::initializer_list<std::string_view> scrub = {});
 
-/// Parses ClearTax's `valid_till` ("2026-03-14T15:26:53+00:00", also 'Z' and fractions).
+/// Parses ClearTax's `valid_till` ("2026-03-14T15:26:53+00:00", also 'Z' and fractions). Years
+/// after 2261 count as the end of 2261 (no expiry, in practice), years before 1678 as its start.
 std::optional<std::chrono::system_clock::time_point> parse_valid_till(std::string_view text);
 
 class ClearTaxDestination final : public Destination {

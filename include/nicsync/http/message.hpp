@@ -22,7 +22,7 @@ bool iequals(std::string_view a, std::string_view b) noexcept;
 std::optional<std::string_view> find_header(const std::vector<Header>& headers, std::string_view name) noexcept;
 
 /// Parses a Retry-After value: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
-/// Dates in the past give zero; garbage gives nothing.
+/// Dates in the past give zero; delays beyond one day give one day; garbage gives nothing.
 std::optional<std::chrono::milliseconds> parse_retry_after(
     std::string_view value, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 

@@ -16,6 +16,8 @@
 
 namespace nicsync::testing {
 
+using namespace std::chrono_literals;
+
 inline std::string path_of(const Gstin& g) { return "secret/nic/" + g.str(); }
 
 class FakeReader final : public sync::CredentialReader {
