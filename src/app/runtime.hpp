@@ -56,6 +56,9 @@ class Runtime {
   boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);
 
   [[nodiscard]] std::string status_line() const;
+  /// Gives memory freed by finished work (a sweep, a burst of deliveries) back to the system
+  /// once the deliveries have settled; called every couple of seconds from the loop.
+  void release_memory_when_settled();
   [[nodiscard]] std::vector<std::string> not_ready_reasons() const;
   /// Problems that do not stop the daemon but need an operator (keys under a mapping set that
   /// are not GSTINs), one line each saying what to fix.
@@ -98,6 +101,8 @@ class Runtime {
   std::map<std::string, std::vector<std::string>> invalid_keys_;  // mapping-set prefix → keys not GSTINs
   std::map<std::string, watch::KeyLocation> locations_;           // path → detected mount/KV version
   std::map<std::string, KvVersion> mounts_;                       // mount path → KV version, as detected
+  std::uint64_t outcomes_seen_ = 0;     // delivery outcomes at the last release_memory_when_settled()
+  std::uint64_t released_at_work_ = 0;  // sweeps + outcomes when memory was last given back
 };
 
 }  // namespace nicsync::app

@@ -40,6 +40,9 @@ constexpr std::int32_t kApplicationId = 0x4E435359;
 constexpr std::int64_t kTrimChunk = 5000;
 // The WAL is truncated back to this size after a checkpoint.
 constexpr std::int64_t kJournalSizeLimit = 16 << 20;
+// The writer frees SQLite's page cache after this long without work (an idle daemon holds
+// tens of thousands of pairs for months between rotations).
+constexpr std::chrono::seconds kReleaseCacheAfter{1};
 
 // ---------------------------------------------------------------------------------------------
 // Small RAII over the C API
@@ -587,12 +590,22 @@ struct SqliteStore::Impl {
   void run() {
     std::deque<Job> batch;
     const std::size_t max_batch = std::max<std::size_t>(options.max_batch, 1);
+    bool cache_released = true;
     for (;;) {
       batch.clear();
       {
         std::unique_lock lock(mu);
+        if (!cache_released && !cv.wait_for(lock, kReleaseCacheAfter, [&] { return closed || !queue.empty(); })) {
+          // Idle: the page cache (up to 2 MiB, filled by a burst of writes) goes back to the
+          // allocator; the next write reads its pages again from the OS's cache.
+          lock.unlock();
+          sqlite3_db_release_memory(db.get());
+          cache_released = true;
+          continue;
+        }
         cv.wait(lock, [&] { return closed || !queue.empty(); });
         if (queue.empty()) return;  // closed and drained
+        cache_released = false;
         // Usually everything goes: a swap keeps the lock (which write() takes) for nanoseconds.
         if (queue.size() <= max_batch) {
           std::swap(batch, queue);
