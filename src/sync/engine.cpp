@@ -12,6 +12,7 @@
 #include <deque>
 #include <queue>
 #include <random>
+#include <string_view>
 #include <unordered_map>
 
 #include <boost/asio/as_tuple.hpp>
@@ -65,6 +66,8 @@ struct PushWaiter {
 
 struct Pair {
   PairConfig config;
+  // Its destination, gstin and vault_path stay empty here: the config holds them (memory: a
+  // service provider maps 100,000 GSTINs); full_record() fills them in for the ledger and views.
   PairRecord record;
   std::unique_ptr<Target> target;  // allocated while there is one (memory: most pairs are idle)
   Lane* lane = nullptr;
@@ -80,7 +83,22 @@ struct Pair {
 
   explicit Pair(PairConfig c) : config(std::move(c)) {}
   [[nodiscard]] std::string key() const { return config.destination + "\n" + config.gstin.str(); }
+  /// The record as the ledger and the views know it.
+  [[nodiscard]] PairRecord full_record() const {
+    PairRecord r = record;
+    r.destination = config.destination;
+    r.gstin = config.gstin.str();
+    r.vault_path = config.source.path();
+    return r;
+  }
 };
+
+/// Takes a record from the ledger in as a Pair's (see Pair::record).
+void strip_identity(PairRecord& r) {
+  r.destination = {};
+  r.gstin = {};
+  r.vault_path = {};
+}
 
 using PairPtr = std::shared_ptr<Pair>;
 
@@ -191,18 +209,16 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         p = std::make_shared<Pair>(std::move(c));
         if (auto old = orphans.find(key); old != orphans.end()) {
           p->record = std::move(old->second.record);
+          strip_identity(p->record);
           const bool from_ledger = old->second.from_ledger;
           orphans.erase(old);
           // A pair that appears after start-up (a mapping-set member listed from Vault) takes up
           // the work its ledger row left unfinished, as load() does for the configured ones.
           if (from_ledger && recover(*p)) adopted.push_back(p);
         } else {
-          p->record.destination = p->config.destination;
-          p->record.gstin = p->config.gstin.str();
           p->record.state = PairState::pending;
         }
       }
-      p->record.vault_path = p->config.source.path();
       p->lane = lanes.at(p->config.destination).get();
       next.emplace(key, std::move(p));
     }
@@ -214,7 +230,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     }
     pairs = std::move(next);
     by_path.clear();
-    for (auto& [key, p] : pairs) by_path[p->config.source.path()].push_back(p);
+    by_path.reserve(pairs.size());
+    for (auto& [key, p] : pairs) by_path.emplace(std::string_view(p->config.source.key), p);
     for (auto& p : adopted) {
       if (started) {
         schedule_recovered(p);
@@ -238,6 +255,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         continue;
       }
       it->second->record = std::move(rec);
+      strip_identity(it->second->record);
       if (recover(*it->second)) recovered.push_back(it->second);
     }
     return {};
@@ -247,7 +265,6 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   // run stopped is pushed again (the one repeat a crash may cost), a version waiting for its
   // first or next attempt gets it. Returns whether the pair has work now.
   bool recover(Pair& p) {
-    p.record.vault_path = p.config.source.path();
     if (p.record.state != PairState::in_sync && p.record.state != PairState::source_deleted) {
       p.unsynced_since = p.record.first_attempt_at != SystemTime{} ? p.record.first_attempt_at : clock.system_now();
     }
@@ -295,9 +312,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
 
   void observe(const Observation& obs) {
     if (stopping) return;
-    auto it = by_path.find(obs.mount + "/" + obs.key);
-    if (it == by_path.end()) return;
-    for (auto& p : it->second) apply(p, obs);
+    auto [from, to] = by_path.equal_range(std::string_view(obs.key));
+    for (auto it = from; it != to; ++it) {
+      if (it->second->config.source.mount == obs.mount) apply(it->second, obs);
+    }
   }
 
   void apply(const PairPtr& p, const Observation& obs) {
@@ -767,7 +785,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
 
   asio::awaitable<Result<void>> write(PairPtr p, std::optional<HistoryEntry> history) {
     p->record.updated_at = clock.system_now();
-    auto r = co_await store.write(p->record, std::move(history));
+    auto record = p->full_record();
+    auto r = co_await store.write(std::move(record), std::move(history));
     if (!r) {
       p->dirty = true;
       spdlog::error("{}: ledger write failed: {}; will retry", describe_pair(*p), r.error().describe());
@@ -864,7 +883,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
 
   std::map<std::string, std::unique_ptr<Lane>> lanes;
   std::unordered_map<std::string, PairPtr> pairs;
-  std::unordered_map<std::string, std::vector<PairPtr>> by_path;
+  // Pairs by Vault key (a view of their config's key; rebuilt whenever the pairs change), then
+  // matched on the mount.
+  std::unordered_multimap<std::string_view, PairPtr> by_path;
   struct Orphan {
     PairRecord record;
     bool from_ledger = false;  // read at start-up (else: the last record of a pair removed since)
@@ -945,7 +966,7 @@ std::vector<PairView> Engine::snapshot() const {
   std::vector<PairView> out;
   out.reserve(impl_->pairs.size());
   for (const auto& [key, p] : impl_->pairs) {
-    PairView v{p->config, p->record, p->in_flight, std::nullopt};
+    PairView v{p->config, p->full_record(), p->in_flight, std::nullopt};
     if (p->target && p->target->state == SourceState::present) v.target_version = p->target->version;
     out.push_back(std::move(v));
   }
