@@ -13,6 +13,7 @@
 #include <queue>
 #include <random>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 
 #include <boost/asio/as_tuple.hpp>
@@ -75,6 +76,7 @@ struct Pair {
   bool in_flight = false;  // a delivery is under way (one per pair at a time)
   bool push_slot = false;  // it holds one of its lane's push slots
   bool removed = false;
+  bool kept = false;   // set_pairs: still mapped
   bool dirty = false;  // record changed but its ledger write failed
   std::uint64_t retry_generation = 0;
   std::optional<SteadyTime> due;
@@ -98,6 +100,16 @@ void strip_identity(PairRecord& r) {
   r.destination = {};
   r.gstin = {};
   r.vault_path = {};
+}
+
+/// (destination, GSTIN) order: how the engine keeps its pairs.
+bool id_less(const PairConfig& a, const PairConfig& b) {
+  return std::tie(a.destination, a.gstin.str()) < std::tie(b.destination, b.gstin.str());
+}
+
+/// (Vault key, mount) order: how observations find their pairs.
+bool path_less(const Pair& a, const Pair& b) {
+  return std::tie(a.config.source.key, a.config.source.mount) < std::tie(b.config.source.key, b.config.source.mount);
 }
 
 using PairPtr = std::shared_ptr<Pair>;
@@ -193,19 +205,26 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
                                                          c.gstin.str(), c.destination));
       }
     }
-    std::unordered_map<std::string, PairPtr> next;
+    // In (destination, GSTIN) order, checked for duplicates before anything changes.
+    std::sort(list.begin(), list.end(), [](const PairConfig& a, const PairConfig& b) { return id_less(a, b); });
+    for (std::size_t i = 1; i < list.size(); ++i) {
+      if (!id_less(list[i - 1], list[i])) {
+        return Error(Errc::invalid_argument, fmt::format("GSTIN {} is mapped to destination \"{}\" twice",
+                                                         list[i].gstin.str(), list[i].destination));
+      }
+    }
+    for (auto& p : pairs) p->kept = false;
+    std::vector<PairPtr> next;
+    next.reserve(list.size());
     std::vector<PairPtr> adopted;  // records from the ledger with unfinished work
     for (auto& c : list) {
-      const std::string key = c.destination + "\n" + c.gstin.str();
-      if (next.count(key) != 0) {
-        return Error(Errc::invalid_argument,
-                     fmt::format("GSTIN {} is mapped to destination \"{}\" twice", c.gstin.str(), c.destination));
-      }
       PairPtr p;
-      if (auto it = pairs.find(key); it != pairs.end()) {
-        p = it->second;
-        p->config = std::move(c);
+      if (auto it = find_pair(c.destination, c.gstin.str()); it != pairs.end()) {
+        p = *it;
+        p->config = std::move(c);  // same destination and GSTIN: `pairs` stays in order
+        p->kept = true;
       } else {
+        const std::string key = c.destination + "\n" + c.gstin.str();
         p = std::make_shared<Pair>(std::move(c));
         if (auto old = orphans.find(key); old != orphans.end()) {
           p->record = std::move(old->second.record);
@@ -220,18 +239,17 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         }
       }
       p->lane = lanes.at(p->config.destination).get();
-      next.emplace(key, std::move(p));
+      next.push_back(std::move(p));
     }
-    for (auto& [key, p] : pairs) {
-      if (next.count(key) == 0) {
+    for (auto& p : pairs) {
+      if (!p->kept) {
         p->removed = true;
-        orphans.emplace(key, Orphan{p->record, false});
+        orphans.emplace(p->key(), Orphan{p->record, false});
       }
     }
     pairs = std::move(next);
-    by_path.clear();
-    by_path.reserve(pairs.size());
-    for (auto& [key, p] : pairs) by_path.emplace(std::string_view(p->config.source.key), p);
+    by_path = pairs;
+    std::sort(by_path.begin(), by_path.end(), [](const PairPtr& a, const PairPtr& b) { return path_less(*a, *b); });
     for (auto& p : adopted) {
       if (started) {
         schedule_recovered(p);
@@ -247,16 +265,17 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     auto records = store.load_pairs();
     if (!records) return records.error();
     for (auto& rec : *records) {
-      const std::string key = rec.destination + "\n" + rec.gstin;
-      auto it = pairs.find(key);
+      auto it = find_pair(rec.destination, rec.gstin);
       if (it == pairs.end()) {
         // Not mapped (yet): mapping-set members appear once Vault has been listed.
-        orphans.emplace(key, Orphan{std::move(rec), true});
+        std::string key = rec.destination + "\n" + rec.gstin;
+        orphans.emplace(std::move(key), Orphan{std::move(rec), true});
         continue;
       }
-      it->second->record = std::move(rec);
-      strip_identity(it->second->record);
-      if (recover(*it->second)) recovered.push_back(it->second);
+      const PairPtr& p = *it;
+      p->record = std::move(rec);
+      strip_identity(p->record);
+      if (recover(*p)) recovered.push_back(p);
     }
     return {};
   }
@@ -312,9 +331,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
 
   void observe(const Observation& obs) {
     if (stopping) return;
-    auto [from, to] = by_path.equal_range(std::string_view(obs.key));
-    for (auto it = from; it != to; ++it) {
-      if (it->second->config.source.mount == obs.mount) apply(it->second, obs);
+    auto it = std::lower_bound(by_path.begin(), by_path.end(), obs.key,
+                               [](const PairPtr& p, const std::string& key) { return p->config.source.key < key; });
+    for (; it != by_path.end() && (*it)->config.source.key == obs.key; ++it) {
+      if ((*it)->config.source.mount == obs.mount) apply(*it, obs);
     }
   }
 
@@ -366,12 +386,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   }
 
   Result<void> retry(std::string_view destination, const Gstin& gstin) {
-    auto it = pairs.find(std::string(destination) + "\n" + gstin.str());
+    auto it = find_pair(destination, gstin.str());
     if (it == pairs.end()) {
       return Error(Errc::invalid_argument,
                    fmt::format("GSTIN {} is not mapped to destination \"{}\"", gstin.str(), destination));
     }
-    PairPtr p = it->second;
+    PairPtr p = *it;
     PairRecord& rec = p->record;
     if (!rec.pending ||
         (rec.state != PairState::parked && rec.state != PairState::rejected && rec.state != PairState::retrying)) {
@@ -810,7 +830,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       // Records whose write failed (disk full, I/O error) are written again. A copy: a reload
       // may change the map while a write waits for the disk.
       std::vector<PairPtr> dirty;
-      for (const auto& [key, p] : self->pairs) {
+      for (const auto& p : self->pairs) {
         if (p->dirty) dirty.push_back(p);
       }
       for (const auto& p : dirty) {
@@ -882,10 +902,22 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   std::uniform_real_distribution<double> uniform{0.0, 1.0};
 
   std::map<std::string, std::unique_ptr<Lane>> lanes;
-  std::unordered_map<std::string, PairPtr> pairs;
-  // Pairs by Vault key (a view of their config's key; rebuilt whenever the pairs change), then
-  // matched on the mount.
-  std::unordered_multimap<std::string_view, PairPtr> by_path;
+  // Sorted vectors rather than maps (memory: 16 bytes a pair each, where a hash map's node and
+  // key string cost ~100): every pair in (destination, GSTIN) order, and the same pairs in
+  // (Vault key, mount) order for observations. Rebuilt whenever the pairs change.
+  std::vector<PairPtr> pairs;
+  std::vector<PairPtr> by_path;
+
+  [[nodiscard]] std::vector<PairPtr>::const_iterator find_pair(std::string_view destination,
+                                                               std::string_view gstin) const {
+    auto it = std::lower_bound(pairs.begin(), pairs.end(), std::pair{destination, gstin},
+                               [](const PairPtr& p, const std::pair<std::string_view, std::string_view>& id) {
+                                 return std::pair<std::string_view, std::string_view>(p->config.destination,
+                                                                                      p->config.gstin.str()) < id;
+                               });
+    if (it != pairs.end() && (*it)->config.destination == destination && (*it)->config.gstin.str() == gstin) return it;
+    return pairs.end();
+  }
   struct Orphan {
     PairRecord record;
     bool from_ledger = false;  // read at start-up (else: the last record of a pair removed since)
@@ -943,7 +975,7 @@ asio::awaitable<void> Engine::stop(std::chrono::milliseconds grace) {
     lane->wake.cancel();
     lane->ready.clear();
   }
-  for (auto& [key, p] : impl->pairs) p->queued = false;
+  for (auto& p : impl->pairs) p->queued = false;
   if (impl->in_flight_total > 0) {
     impl->drained.expires_after(grace);
     co_await impl->drained.async_wait(kTuple);
@@ -953,7 +985,7 @@ asio::awaitable<void> Engine::stop(std::chrono::milliseconds grace) {
         "sync: {} deliveries still in flight after {}; cancelling them (they are pushed again on the "
         "next start)",
         impl->in_flight_total, format_duration(grace));
-    for (auto& [key, p] : impl->pairs) {
+    for (auto& p : impl->pairs) {
       if (p->in_flight) p->cancel.emit(asio::cancellation_type::terminal);
     }
     impl->drained.expires_after(std::chrono::seconds(5));
@@ -965,7 +997,7 @@ asio::awaitable<void> Engine::stop(std::chrono::milliseconds grace) {
 std::vector<PairView> Engine::snapshot() const {
   std::vector<PairView> out;
   out.reserve(impl_->pairs.size());
-  for (const auto& [key, p] : impl_->pairs) {
+  for (const auto& p : impl_->pairs) {
     PairView v{p->config, p->full_record(), p->in_flight, std::nullopt};
     if (p->target && p->target->state == SourceState::present) v.target_version = p->target->version;
     out.push_back(std::move(v));
@@ -993,7 +1025,7 @@ std::map<std::string, LaneMetrics> Engine::lane_metrics() const {
 std::map<ledger::PairState, std::size_t> Engine::state_counts() const {
   // Counted in an array: every /metrics scrape and STATUS= line walks all pairs.
   std::array<std::size_t, static_cast<std::size_t>(PairState::source_deleted) + 1> counts{};
-  for (const auto& [key, p] : impl_->pairs) ++counts[static_cast<std::size_t>(p->record.state)];
+  for (const auto& p : impl_->pairs) ++counts[static_cast<std::size_t>(p->record.state)];
   std::map<ledger::PairState, std::size_t> out;
   for (std::size_t i = 0; i < counts.size(); ++i) {
     if (counts[i] != 0) out.emplace(static_cast<PairState>(i), counts[i]);
@@ -1003,7 +1035,7 @@ std::map<ledger::PairState, std::size_t> Engine::state_counts() const {
 
 std::optional<std::chrono::seconds> Engine::oldest_unsynced_age() const {
   std::optional<SystemTime> oldest;
-  for (const auto& [key, p] : impl_->pairs) {
+  for (const auto& p : impl_->pairs) {
     if (p->unsynced_since && (!oldest || *p->unsynced_since < *oldest)) oldest = p->unsynced_since;
   }
   if (!oldest) return std::nullopt;
@@ -1016,7 +1048,7 @@ bool Engine::idle() const noexcept {
   for (const auto& [name, lane] : impl_->lanes) {
     if (!lane->ready.empty()) return false;
   }
-  for (const auto& [key, p] : impl_->pairs) {
+  for (const auto& p : impl_->pairs) {
     if (p->target || p->due) return false;
   }
   return true;
