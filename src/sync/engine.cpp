@@ -65,11 +65,80 @@ struct PushWaiter {
   bool granted = false;
 };
 
+/// The texts of a pair's last error.
+struct LastError {
+  std::string error_class;
+  std::string code;
+  std::string provider;
+  std::string message;
+};
+
+/// A pair's ledger::PairRecord as the engine holds it, for months, for up to 100,000 pairs that
+/// are nearly all in sync: without the destination, GSTIN and Vault path (the pair's config has
+/// them) and with the last error's texts allocated only while there is one.
+struct HeldRecord {
+  PairState state = PairState::pending;
+  bool push_in_flight = false;
+  int attempts = 0;
+  std::optional<VersionRef> applied;
+  std::optional<VersionRef> pending;
+  SystemTime applied_at{};
+  SystemTime first_attempt_at{};
+  SystemTime next_attempt_at{};
+  SystemTime updated_at{};
+  std::unique_ptr<LastError> error;
+
+  HeldRecord() = default;
+  explicit HeldRecord(PairRecord r)
+      : state(r.state),
+        push_in_flight(r.push_in_flight),
+        attempts(r.attempts),
+        applied(std::move(r.applied)),
+        pending(std::move(r.pending)),
+        applied_at(r.applied_at),
+        first_attempt_at(r.first_attempt_at),
+        next_attempt_at(r.next_attempt_at),
+        updated_at(r.updated_at) {
+    if (!r.last_error_class.empty() || !r.last_error_code.empty() || !r.last_error_provider.empty() ||
+        !r.last_error_message.empty()) {
+      error = std::make_unique<LastError>(LastError{std::move(r.last_error_class), std::move(r.last_error_code),
+                                                    std::move(r.last_error_provider), std::move(r.last_error_message)});
+    }
+  }
+
+  /// The error texts, allocated if there were none.
+  LastError& set_error() {
+    if (!error) error = std::make_unique<LastError>();
+    return *error;
+  }
+
+  [[nodiscard]] PairRecord to_record(const PairConfig& config) const {
+    PairRecord r;
+    r.destination = config.destination;
+    r.gstin = config.gstin.str();
+    r.vault_path = config.source.path();
+    r.state = state;
+    r.applied = applied;
+    r.applied_at = applied_at;
+    r.pending = pending;
+    r.push_in_flight = push_in_flight;
+    r.attempts = attempts;
+    r.first_attempt_at = first_attempt_at;
+    r.next_attempt_at = next_attempt_at;
+    if (error) {
+      r.last_error_class = error->error_class;
+      r.last_error_code = error->code;
+      r.last_error_provider = error->provider;
+      r.last_error_message = error->message;
+    }
+    r.updated_at = updated_at;
+    return r;
+  }
+};
+
 struct Pair {
   PairConfig config;
-  // Its destination, gstin and vault_path stay empty here: the config holds them (memory: a
-  // service provider maps 100,000 GSTINs); full_record() fills them in for the ledger and views.
-  PairRecord record;
+  HeldRecord record;
   std::unique_ptr<Target> target;  // allocated while there is one (memory: most pairs are idle)
   Lane* lane = nullptr;
   bool queued = false;
@@ -86,21 +155,8 @@ struct Pair {
   explicit Pair(PairConfig c) : config(std::move(c)) {}
   [[nodiscard]] std::string key() const { return config.destination + "\n" + config.gstin.str(); }
   /// The record as the ledger and the views know it.
-  [[nodiscard]] PairRecord full_record() const {
-    PairRecord r = record;
-    r.destination = config.destination;
-    r.gstin = config.gstin.str();
-    r.vault_path = config.source.path();
-    return r;
-  }
+  [[nodiscard]] PairRecord full_record() const { return record.to_record(config); }
 };
-
-/// Takes a record from the ledger in as a Pair's (see Pair::record).
-void strip_identity(PairRecord& r) {
-  r.destination = {};
-  r.gstin = {};
-  r.vault_path = {};
-}
 
 /// (destination, GSTIN) order: how the engine keeps its pairs.
 bool id_less(const PairConfig& a, const PairConfig& b) {
@@ -227,8 +283,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         const std::string key = c.destination + "\n" + c.gstin.str();
         p = std::make_shared<Pair>(std::move(c));
         if (auto old = orphans.find(key); old != orphans.end()) {
-          p->record = std::move(old->second.record);
-          strip_identity(p->record);
+          p->record = HeldRecord(std::move(old->second.record));
           const bool from_ledger = old->second.from_ledger;
           orphans.erase(old);
           // A pair that appears after start-up (a mapping-set member listed from Vault) takes up
@@ -244,7 +299,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     for (auto& p : pairs) {
       if (!p->kept) {
         p->removed = true;
-        orphans.emplace(p->key(), Orphan{p->record, false});
+        orphans.emplace(p->key(), Orphan{p->full_record(), false});
       }
     }
     pairs = std::move(next);
@@ -273,8 +328,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
         continue;
       }
       const PairPtr& p = *it;
-      p->record = std::move(rec);
-      strip_identity(p->record);
+      p->record = HeldRecord(std::move(rec));
       if (recover(*p)) recovered.push_back(p);
     }
     return {};
@@ -351,7 +405,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       t.version = 0;
       t.lineage.clear();
     }
-    PairRecord& rec = p->record;
+    HeldRecord& rec = p->record;
     if (t.state != SourceState::present) {
       const bool known = rec.state == PairState::source_deleted && !rec.pending && !p->target && !p->in_flight;
       if (known) return;
@@ -392,7 +446,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
                    fmt::format("GSTIN {} is not mapped to destination \"{}\"", gstin.str(), destination));
     }
     PairPtr p = *it;
-    PairRecord& rec = p->record;
+    HeldRecord& rec = p->record;
     if (!rec.pending ||
         (rec.state != PairState::parked && rec.state != PairState::rejected && rec.state != PairState::retrying)) {
       return Error(Errc::invalid_argument, fmt::format("GSTIN {} at destination \"{}\" has nothing to retry (state {})",
@@ -584,7 +638,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
 
   // Vault read, no-op check, intent, push (through the lane's gate), outcome.
   asio::awaitable<void> attempt(PairPtr p, Target t) {
-    PairRecord& rec = p->record;
+    HeldRecord& rec = p->record;
     Lane& lane = *p->lane;
     const SourceRef src = p->config.source;
 
@@ -692,7 +746,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   }
 
   asio::awaitable<void> applied(PairPtr p, Target t, std::string fp, std::chrono::milliseconds took) {
-    PairRecord& rec = p->record;
+    HeldRecord& rec = p->record;
     Lane& lane = *p->lane;
     rec.applied = VersionRef{t.version, t.lineage, std::move(fp)};
     rec.applied_at = clock.system_now();
@@ -711,26 +765,28 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   }
 
   asio::awaitable<void> mark_source_deleted(PairPtr p, Target t, std::string message) {
-    PairRecord& rec = p->record;
+    HeldRecord& rec = p->record;
     const bool already = rec.state == PairState::source_deleted && !rec.pending && !rec.push_in_flight;
     clear_pending(rec);
     rec.state = PairState::source_deleted;
-    rec.last_error_class = std::string(to_string(ErrorClass::permanent));
-    rec.last_error_code = std::string(errc_name(Errc::sync_source_deleted));
-    rec.last_error_message = message;
+    LastError& last = rec.set_error();
+    last.error_class = std::string(to_string(ErrorClass::permanent));
+    last.code = std::string(errc_name(Errc::sync_source_deleted));
+    last.provider.clear();
+    last.message = message;
     p->unsynced_since.reset();
     if (already) co_return;
     count(*p->lane, Outcome::source_deleted);
     spdlog::warn("{} version={}: {}", describe_pair(*p), t.version, message);
     HistoryEntry h = history_for(*p, t.version, t.lineage, Outcome::source_deleted);
-    h.error_code = rec.last_error_code;
+    h.error_code = last.code;
     h.message = std::move(message);
     co_await write(p, std::move(h));
   }
 
   // `counted`: the failed attempt was already counted (parking after retries).
   asio::awaitable<void> park(PairPtr p, Target t, Error e, Outcome outcome, bool counted = false) {
-    PairRecord& rec = p->record;
+    HeldRecord& rec = p->record;
     rec.state = outcome == Outcome::rejected ? PairState::rejected : PairState::parked;
     if (!counted) rec.attempts += 1;
     rec.next_attempt_at = {};
@@ -751,7 +807,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   }
 
   asio::awaitable<void> failed(PairPtr p, Target t, Error e, bool provider) {
-    PairRecord& rec = p->record;
+    HeldRecord& rec = p->record;
     rec.attempts += 1;
     if (rec.first_attempt_at == SystemTime{}) rec.first_attempt_at = clock.system_now();
     if (provider && e.is(Errc::dest_unknown_code) && rec.attempts >= options.unknown_code_attempts) {
@@ -846,32 +902,31 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
 
   // --- helpers -----------------------------------------------------------------------------
 
-  static void clear_pending(PairRecord& rec) {
+  static void clear_pending(HeldRecord& rec) {
     rec.pending.reset();
     rec.push_in_flight = false;
     rec.attempts = 0;
     rec.first_attempt_at = {};
     rec.next_attempt_at = {};
-    rec.last_error_class.clear();
-    rec.last_error_code.clear();
-    rec.last_error_provider.clear();
-    rec.last_error_message.clear();
+    rec.error.reset();
   }
 
-  static void set_error(PairRecord& rec, const Error& e) {
-    rec.last_error_class = std::string(to_string(e.error_class()));
-    rec.last_error_code = e.code.category() == nicsync_category()
-                              ? std::string(errc_name(static_cast<Errc>(e.code.value())))
-                              : fmt::format("{}:{}", e.code.category().name(), e.code.value());
-    rec.last_error_provider = e.provider_code;
-    rec.last_error_message = e.message.empty() ? e.code.message() : e.message;
+  static void set_error(HeldRecord& rec, const Error& e) {
+    LastError& last = rec.set_error();
+    last.error_class = std::string(to_string(e.error_class()));
+    last.code = e.code.category() == nicsync_category()
+                    ? std::string(errc_name(static_cast<Errc>(e.code.value())))
+                    : fmt::format("{}:{}", e.code.category().name(), e.code.value());
+    last.provider = e.provider_code;
+    last.message = e.message.empty() ? e.code.message() : e.message;
   }
 
-  static void fill_error(HistoryEntry& h, const PairRecord& rec) {
-    h.error_class = rec.last_error_class;
-    h.error_code = rec.last_error_code;
-    h.error_provider = rec.last_error_provider;
-    h.message = rec.last_error_message;
+  static void fill_error(HistoryEntry& h, const HeldRecord& rec) {
+    if (!rec.error) return;
+    h.error_class = rec.error->error_class;
+    h.error_code = rec.error->code;
+    h.error_provider = rec.error->provider;
+    h.message = rec.error->message;
   }
 
   HistoryEntry history_for(const Pair& p, std::int64_t version, const std::string& lineage, Outcome outcome) {
