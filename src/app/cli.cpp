@@ -92,7 +92,7 @@ int run_cli(int argc, char** argv) {
     return kExitConfig;
   }
   setup_logging(config->log);
-  if (run->parsed()) return run_daemon(*config);
+  if (run->parsed()) return run_daemon(std::move(*config));
   if (check->parsed()) return command_check(*config, online);
   // The client commands read the API's JSON with throwing accessors: whatever answers at --url
   // (a proxy's error page, another service) gets a message, not an abort.

@@ -7,6 +7,6 @@
 namespace nicsync::app {
 
 /// Runs the daemon until SIGTERM/SIGINT; returns the process exit code.
-int run_daemon(const Config& config);
+int run_daemon(Config config);
 
 }  // namespace nicsync::app
