@@ -55,9 +55,12 @@ struct Options {
 
 struct Memory {
   double rss_mb = 0, hwm_mb = 0;
+  double anon_mb = 0, file_mb = 0;  ///< VmRSS = RssAnon (the daemon's own) + RssFile (+ RssShmem)
 };
 
-/// VmRSS and VmHWM of `pid` (MiB).
+/// VmRSS, VmHWM, RssAnon and RssFile of `pid` (MiB). RssFile is the binary's and the shared
+/// libraries' pages (libcrypto, libstdc++, libc, libcurl and its dependencies…), shared with
+/// every other process that maps them.
 Memory read_memory(pid_t pid) {
   std::ifstream in(fmt::format("/proc/{}/status", pid));
   Memory m;
@@ -65,6 +68,8 @@ Memory read_memory(pid_t pid) {
     auto value = [&] { return std::stod(line.substr(line.find(':') + 1)) / 1024.0; };  // "  1234 kB"
     if (line.starts_with("VmRSS:")) m.rss_mb = value();
     if (line.starts_with("VmHWM:")) m.hwm_mb = value();
+    if (line.starts_with("RssAnon:")) m.anon_mb = value();
+    if (line.starts_with("RssFile:")) m.file_mb = value();
   }
   return m;
 }
@@ -188,8 +193,8 @@ void scenario_set(int n, const Options& o, std::optional<double> rss_goal_mb, bo
   const Memory m = read_memory(d.process().pid());
   summary(
       fmt::format("  set {:>5}: READY=1 after {:.3f} s; first sweep + {} deliveries {:.1f} s later; idle VmRSS "
-                  "{:.1f} MiB (VmHWM {:.1f} MiB, {:.2f} KiB per mapping){}",
-                  human(n), ready_s, n, sync_s, m.rss_mb, m.hwm_mb, m.rss_mb * 1024 / n,
+                  "{:.1f} MiB = RssAnon {:.1f} + RssFile {:.1f} (VmHWM {:.1f} MiB, {:.2f} KiB per mapping){}",
+                  human(n), ready_s, n, sync_s, m.rss_mb, m.anon_mb, m.file_mb, m.hwm_mb, m.rss_mb * 1024 / n,
                   rss_goal_mb ? fmt::format("   goal RSS <= {:.0f} MB: {}", *rss_goal_mb,
                                             verdict(o.tiny, m.rss_mb * 1.048576 <= *rss_goal_mb))
                               : std::string()));
@@ -240,8 +245,10 @@ void scenario_mappings(int n, const Options& o) {
     wait_in_sync(d, n, std::chrono::seconds(60 + n / 200));
     std::this_thread::sleep_for(o.tiny ? 500ms : 5s);
     const Memory m = read_memory(d.process().pid());
-    summary(fmt::format("  mappings {:>5}: idle VmRSS {:.1f} MiB (VmHWM {:.1f} MiB) with a {:.1f} MiB config file",
-                        human(n), m.rss_mb, m.hwm_mb, static_cast<double>(config_bytes) / 1048576.0));
+    summary(fmt::format(
+        "  mappings {:>5}: idle VmRSS {:.1f} MiB = RssAnon {:.1f} + RssFile {:.1f} (VmHWM {:.1f} MiB) with a {:.1f} "
+        "MiB config file",
+        human(n), m.rss_mb, m.anon_mb, m.file_mb, m.hwm_mb, static_cast<double>(config_bytes) / 1048576.0));
     stop(d);
   }
   std::vector<double> warm;
