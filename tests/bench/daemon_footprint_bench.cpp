@@ -31,10 +31,12 @@
 
 #include <fmt/format.h>
 
+#include "testing/bench.hpp"
 #include "testing/world.hpp"
 
 using namespace nicsync;
 namespace nt = nicsync::testing;
+using nt::median;
 using namespace std::chrono_literals;
 using nicsync::testing::Daemon;
 using nicsync::testing::DaemonConfig;
@@ -94,12 +96,6 @@ double metric(const std::string& text, const std::string& series) {
   const auto at = text.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + series.size() + 2));
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 std::string human(int n) { return n % 1000 == 0 ? fmt::format("{}k", n / 1000) : std::to_string(n); }
@@ -267,13 +263,6 @@ void scenario_mappings(int n, const Options& o) {
                   human(n), cold, median(warm), warm.size(), n, list));
 }
 
-void set_binary_dir() {
-  if (std::getenv("NICSYNC_BINARY_DIR") != nullptr) return;
-  // Run by hand: this program is <build>/tests/nicsync_bench_…; the daemon is <build>/nicsyncd.
-  const auto self = std::filesystem::read_symlink("/proc/self/exe");
-  ::setenv("NICSYNC_BINARY_DIR", self.parent_path().parent_path().c_str(), 1);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -305,10 +294,8 @@ int main(int argc, char** argv) {
     if (!window_set) o.window = 2s;
     if (!restarts_set) o.restarts = 2;
   }
-  set_binary_dir();
-  for (const char* v : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
-    ::unsetenv(v);
-  }
+  nt::default_binary_dir_to_this_build();
+  nt::unset_proxy_env();
   std::printf("idle footprint of the real nicsyncd (%s)%s\n", nt::built_program("nicsyncd").c_str(),
               o.tiny ? ", --tiny sizes" : "");
   auto wanted = [&](const std::string& name) { return o.only.empty() || o.only == name; };

@@ -26,11 +26,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include "testing/bench.hpp"
 #include "testing/world.hpp"
 
 namespace asio = boost::asio;
 using namespace nicsync;
 namespace nt = nicsync::testing;
+using nt::median;
+using nt::percentile;
 using namespace std::chrono_literals;
 using nicsync::testing::Daemon;
 using nicsync::testing::DaemonConfig;
@@ -48,15 +51,6 @@ struct Options {
 struct Figures {
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
 };
-
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-double median(std::vector<double> v) { return percentile(std::move(v), 0.5); }
 
 /// One key's rotations, on the world's thread: pause, write, wait until stored, record the lag.
 /// Parameters by value (g++ 12: references dangle after the first suspension).
@@ -175,13 +169,6 @@ Figures run_mode(const std::string& mode, const Options& o, int repetition) {
   return f;
 }
 
-void set_binary_dir() {
-  if (std::getenv("NICSYNC_BINARY_DIR") != nullptr) return;
-  // Run by hand: this program is <build>/tests/nicsync_bench_…; the daemon is <build>/nicsyncd.
-  const auto self = std::filesystem::read_symlink("/proc/self/exe");
-  ::setenv("NICSYNC_BINARY_DIR", self.parent_path().parent_path().c_str(), 1);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -201,10 +188,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  set_binary_dir();
-  for (const char* v : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
-    ::unsetenv(v);
-  }
+  nt::default_binary_dir_to_this_build();
+  nt::unset_proxy_env();
   std::printf("Vault write -> stored at the test ClearTax, real nicsyncd (%s), %d rotations x %d repetitions\n",
               nt::built_program("nicsyncd").c_str(), o.rotations, o.repetitions);
   struct Goal {

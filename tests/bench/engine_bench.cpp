@@ -40,6 +40,7 @@
 #include "nicsync/core/gstin.hpp"
 #include "nicsync/core/timestamp.hpp"
 #include "nicsync/http/client.hpp"
+#include "testing/bench.hpp"
 #include "testing/process.hpp"
 #include "testing/temp_dir.hpp"
 
@@ -103,14 +104,7 @@ class Http {
     http::Request r;
     r.url = url;
     r.timeout = std::chrono::seconds(30);
-    std::optional<Result<http::Response>> out;
-    asio::co_spawn(io_, client_.request(std::move(r)), [&](std::exception_ptr e, Result<http::Response> v) {
-      if (e) std::rethrow_exception(e);
-      out.emplace(std::move(v));
-    });
-    io_.restart();
-    io_.run();
-    return std::move(*out);
+    return run(std::move(r));
   }
 
   /// Writes `password_for(i, version)` for every i in [0, n) (64 at a time); returns the time
@@ -152,6 +146,12 @@ class Http {
     r.url = url;
     r.headers = {{"X-Vault-Token", std::string(kRootToken)}, {"Content-Type", "application/json"}};
     r.body = std::move(body);
+    return run(std::move(r));
+  }
+
+ private:
+  // One request, on this thread, to its end.
+  Result<http::Response> run(http::Request r) {
     std::optional<Result<http::Response>> out;
     asio::co_spawn(io_, client_.request(std::move(r)), [&](std::exception_ptr e, Result<http::Response> v) {
       if (e) std::rethrow_exception(e);
@@ -162,7 +162,6 @@ class Http {
     return std::move(*out);
   }
 
- private:
   asio::io_context io_{1};
   http::Client client_;
 };
@@ -237,14 +236,8 @@ double load_average() {
   return ::getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-double median(std::vector<double> v) { return percentile(std::move(v), 0.5); }
+using nicsync::testing::median;
+using nicsync::testing::percentile;
 
 struct Round {
   double cpu_ms_daemon = 0, cpu_ms_vault = 0, cpu_ms_cleartax = 0, cpu_ms_bench = 0;  // per delivery
