@@ -48,15 +48,6 @@ class DaemonE2E : public ::testing::Test {
         },
         timeout);
   }
-  std::optional<boost::json::object> pair_status(Daemon& d, const std::string& gstin, const std::string& dest) {
-    auto st = d.get_json("/v1/status");
-    if (!st) return std::nullopt;
-    for (const auto& p : st->at("pairs").as_array()) {
-      const auto& o = p.as_object();
-      if (o.at("gstin").as_string() == gstin && o.at("destination").as_string() == dest) return o;
-    }
-    return std::nullopt;
-  }
   void expect_no_planted_secret() {
     std::vector<std::string> secrets = planted_;
     secrets.push_back(world_.options().cleartax_client_secret);
@@ -92,7 +83,7 @@ TEST_F(DaemonE2E, PollModeDeliversEveryGstinThenARotation) {
   ASSERT_TRUE(delivered(gstins[1], 2)) << d.process().output();
   ASSERT_TRUE(eventually(
       [&] {
-        auto p = pair_status(d, gstins[1], "cleartax");
+        auto p = d.pair_status(gstins[1], "cleartax");
         return p && p->at("state").as_string() == "in_sync" && p->at("applied_version").as_int64() == 2;
       },
       10s));

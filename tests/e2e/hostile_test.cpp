@@ -45,23 +45,13 @@ std::vector<std::string> found_in(const std::string& text, const std::vector<std
   return hits;
 }
 
-std::optional<boost::json::object> pair_status(Daemon& d, const std::string& gstin, const std::string& dest) {
-  auto st = d.get_json("/v1/status");
-  if (!st) return std::nullopt;
-  for (const auto& p : st->at("pairs").as_array()) {
-    const auto& o = p.as_object();
-    if (o.at("gstin").as_string() == gstin && o.at("destination").as_string() == dest) return o;
-  }
-  return std::nullopt;
-}
-
 std::string state_of(Daemon& d, const std::string& gstin, const std::string& dest = "cleartax") {
-  auto p = pair_status(d, gstin, dest);
+  auto p = d.pair_status(gstin, dest);
   return p ? std::string(p->at("state").as_string()) : std::string("(no pair)");
 }
 
 std::string error_message_of(Daemon& d, const std::string& gstin, const std::string& dest = "cleartax") {
-  auto p = pair_status(d, gstin, dest);
+  auto p = d.pair_status(gstin, dest);
   if (!p || p->at("last_error").is_null()) return {};
   return std::string(p->at("last_error").as_object().at("message").as_string());
 }
@@ -801,8 +791,8 @@ TEST_F(HostileE2E, AFullDiskMakesTheDaemonNotReadyLosesNothingAndItRecovers) {
   Daemon again(world_, dir_, d.config());
   again.start();
   ASSERT_TRUE(again.wait_started()) << again.process().output();
-  auto pa = pair_status(again, a, "cleartax");
-  auto pb = pair_status(again, b, "cleartax");
+  auto pa = again.pair_status(a, "cleartax");
+  auto pb = again.pair_status(b, "cleartax");
   ASSERT_TRUE(pa && pb);
   EXPECT_EQ(pa->at("applied_version").as_int64(), 2);
   EXPECT_EQ(pb->at("applied_version").as_int64(), 1);

@@ -400,6 +400,16 @@ class Daemon {
     if (ec) return std::nullopt;
     return v;
   }
+  /// The /v1/status entry of one (GSTIN, destination) pair (nothing if unreachable or absent).
+  std::optional<boost::json::object> pair_status(const std::string& gstin, const std::string& destination) {
+    auto st = get_json("/v1/status");
+    if (!st) return std::nullopt;
+    for (const auto& p : st->at("pairs").as_array()) {
+      const auto& o = p.as_object();
+      if (o.at("gstin").as_string() == gstin && o.at("destination").as_string() == destination) return o;
+    }
+    return std::nullopt;
+  }
   /// /readyz status (0 when unreachable).
   int readyz() {
     auto r = request("GET", "/readyz");
