@@ -72,6 +72,11 @@ std::string scalar_text(const json::value& v) {
   return {};
 }
 
+// Only spaces and control bytes: nothing an operator could read once cleaned.
+bool blank(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+}
+
 void collect_detail(const json::value& v, std::vector<Detail>& out) {
   if (!v.is_object()) return;
   const auto& o = v.as_object();
@@ -83,6 +88,8 @@ void collect_detail(const json::value& v, std::vector<Detail>& out) {
   if (const auto* s = find_any(o, {"error_source", "errorSource", "ErrorSource", "source"})) {
     d.source = scalar_text(*s);
   }
+  if (blank(d.code)) d.code.clear();
+  if (blank(d.message)) d.message.clear();
   if (!d.code.empty() || !d.message.empty()) out.push_back(std::move(d));
 }
 
