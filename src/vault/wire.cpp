@@ -179,15 +179,13 @@ json::storage_ptr wiping_storage() noexcept {
   return json::storage_ptr(&resource);
 }
 
-Result<json::value> parse_json(std::string_view body, std::string_view what) {
+namespace {
+
+Result<json::value> parse_with(json::parser& parser, std::string_view body, std::string_view what) {
   if (body.empty()) {
     return Error(Errc::vault_bad_response,
                  fmt::format("Vault's response to {} has an empty body where JSON was expected", what));
   }
-  json::parse_options options;
-  options.max_depth = 64;
-  json::parser parser(wiping_storage(), options);
-  parser.reset(wiping_storage());
   boost::system::error_code ec;
   const std::size_t used = parser.write(body.data(), body.size(), ec);
   if (ec) {
@@ -198,6 +196,36 @@ Result<json::value> parse_json(std::string_view body, std::string_view what) {
                              what, truncated ? "truncated JSON" : "not valid JSON", ec.message(), used, body.size()));
   }
   return parser.release();
+}
+
+json::parse_options vault_parse_options() {
+  json::parse_options options;
+  options.max_depth = 64;
+  return options;
+}
+
+}  // namespace
+
+Result<json::value> parse_json(std::string_view body, std::string_view what) {
+  json::parser parser(wiping_storage(), vault_parse_options());
+  parser.reset(wiping_storage());
+  return parse_with(parser, body, what);
+}
+
+JsonScratch::JsonScratch() noexcept : resource_(values_, sizeof values_, wiping_storage()) {}
+
+JsonScratch::~JsonScratch() {
+  resource_.release();
+  secure_wipe(values_, sizeof values_);
+  secure_wipe(temp_, sizeof temp_);
+}
+
+Result<json::value> parse_json(std::string_view body, std::string_view what, JsonScratch& scratch) {
+  // The parser's own stack starts in `temp_` and, past it, takes from the same resource.
+  json::parser parser(json::storage_ptr(&scratch.resource_), vault_parse_options(), scratch.temp_,
+                      sizeof scratch.temp_);
+  parser.reset(json::storage_ptr(&scratch.resource_));
+  return parse_with(parser, body, what);
 }
 
 std::string flatten_error(std::string_view message) {
@@ -400,6 +428,40 @@ std::optional<Clock::system_time> parse_time(std::string_view text) noexcept {
 }
 
 // Access to a JSON response with errors that name the call and the field.
+// Where a field sits ("data.versions.3.created_time"), for error messages only: kept as its
+// parts and joined only when a message is written, so a read that succeeds formats nothing.
+struct Name {
+  std::string_view a, b, c;
+  Name(const char* whole) : a(whole) {}         // NOLINT(google-explicit-constructor)
+  Name(std::string_view whole) : a(whole) {}    // NOLINT(google-explicit-constructor)
+  Name(const std::string& whole) : a(whole) {}  // NOLINT(google-explicit-constructor)
+  Name(std::string_view first, std::string_view second, std::string_view third = {}) : a(first), b(second), c(third) {}
+  /// This name with one more part; at most three.
+  [[nodiscard]] Name operator/(std::string_view leaf) const { return b.empty() ? Name(a, leaf) : Name(a, b, leaf); }
+};
+
+}  // namespace
+}  // namespace nicsync::vault::wire
+
+template <>
+struct fmt::formatter<nicsync::vault::wire::Name> : fmt::formatter<std::string_view> {
+  template <class Ctx>
+  auto format(const nicsync::vault::wire::Name& n, Ctx& ctx) const {
+    auto out = ctx.out();
+    bool first = true;
+    for (std::string_view part : {n.a, n.b, n.c}) {
+      if (part.empty()) continue;
+      if (!first) *out++ = '.';
+      first = false;
+      out = std::copy(part.begin(), part.end(), out);
+    }
+    return out;
+  }
+};
+
+namespace nicsync::vault::wire {
+namespace {
+
 class Reader {
  public:
   explicit Reader(std::string_view what) : what_(what) {}
@@ -408,23 +470,22 @@ class Reader {
     return Error(Errc::vault_bad_response, fmt::format("Vault's response to {} has the wrong shape: {}", what_, why));
   }
 
-  Result<const json::object*> object(const json::value& v, std::string_view name) const {
+  Result<const json::object*> object(const json::value& v, Name name) const {
     if (!v.is_object()) return shape(fmt::format("\"{}\" is not an object", name));
     return &v.as_object();
   }
-  Result<const json::object*> object(const json::object& parent, std::string_view key, std::string_view name) const {
+  Result<const json::object*> object(const json::object& parent, std::string_view key, Name name) const {
     const auto* v = parent.if_contains(key);
     if (v == nullptr) return shape(fmt::format("\"{}\" is missing", name));
     return object(*v, name);
   }
   /// Null or absent gives nullptr.
-  Result<const json::object*> nullable_object(const json::object& parent, std::string_view key,
-                                              std::string_view name) const {
+  Result<const json::object*> nullable_object(const json::object& parent, std::string_view key, Name name) const {
     const auto* v = parent.if_contains(key);
     if (v == nullptr || v->is_null()) return static_cast<const json::object*>(nullptr);
     return object(*v, name);
   }
-  Result<std::int64_t> integer(const json::object& parent, std::string_view key, std::string_view name,
+  Result<std::int64_t> integer(const json::object& parent, std::string_view key, Name name,
                                std::optional<std::int64_t> fallback = std::nullopt) const {
     const auto* v = parent.if_contains(key);
     if (v == nullptr || v->is_null()) {
@@ -441,8 +502,7 @@ class Reader {
     }
     return shape(fmt::format("\"{}\" is not an integer", name));
   }
-  Result<std::string> string(const json::object& parent, std::string_view key, std::string_view name,
-                             bool required = false) const {
+  Result<std::string> string(const json::object& parent, std::string_view key, Name name, bool required = false) const {
     const auto* v = parent.if_contains(key);
     if (v == nullptr || v->is_null()) {
       if (required) return shape(fmt::format("\"{}\" is missing", name));
@@ -451,14 +511,13 @@ class Reader {
     if (!v->is_string()) return shape(fmt::format("\"{}\" is not a string", name));
     return std::string(std::string_view(v->get_string()));
   }
-  Result<bool> boolean(const json::object& parent, std::string_view key, std::string_view name) const {
+  Result<bool> boolean(const json::object& parent, std::string_view key, Name name) const {
     const auto* v = parent.if_contains(key);
     if (v == nullptr || v->is_null()) return false;
     if (!v->is_bool()) return shape(fmt::format("\"{}\" is not a boolean", name));
     return v->get_bool();
   }
-  Result<std::vector<std::string>> strings(const json::object& parent, std::string_view key,
-                                           std::string_view name) const {
+  Result<std::vector<std::string>> strings(const json::object& parent, std::string_view key, Name name) const {
     std::vector<std::string> out;
     const auto* v = parent.if_contains(key);
     if (v == nullptr || v->is_null()) return out;
@@ -470,7 +529,7 @@ class Reader {
     return out;
   }
   Result<std::map<std::string, std::string>> string_map(const json::object& parent, std::string_view key,
-                                                        std::string_view name) const {
+                                                        Name name) const {
     std::map<std::string, std::string> out;
     auto obj = nullable_object(parent, key, name);
     if (!obj) return obj.error();
@@ -500,23 +559,23 @@ std::string_view kind_name(json::kind k) {
   return "unknown";
 }
 
-Result<KvVersionInfo> read_version_info(const Reader& r, const json::object& o, std::string_view name,
+Result<KvVersionInfo> read_version_info(const Reader& r, const json::object& o, Name name,
                                         std::optional<std::int64_t> version) {
   KvVersionInfo info;
   if (version) {
     info.version = *version;
   } else {
-    auto v = r.integer(o, "version", fmt::format("{}.version", name));
+    auto v = r.integer(o, "version", name / "version");
     if (!v) return v.error();
     info.version = *v;
   }
-  auto created = r.string(o, "created_time", fmt::format("{}.created_time", name));
+  auto created = r.string(o, "created_time", name / "created_time");
   if (!created) return created.error();
   info.created_time = std::move(*created);
-  auto deletion = r.string(o, "deletion_time", fmt::format("{}.deletion_time", name));
+  auto deletion = r.string(o, "deletion_time", name / "deletion_time");
   if (!deletion) return deletion.error();
   info.deletion_time = std::move(*deletion);
-  auto destroyed = r.boolean(o, "destroyed", fmt::format("{}.destroyed", name));
+  auto destroyed = r.boolean(o, "destroyed", name / "destroyed");
   if (!destroyed) return destroyed.error();
   info.destroyed = *destroyed;
   if (!info.created_time.empty()) {
@@ -556,7 +615,8 @@ std::string kv_what(std::string_view method, const KvPath& path, std::string_vie
 Result<KvSecret> parse_kv2_data(const KvPath& path, int status, std::string_view body) {
   const std::string what = kv_what("GET", path, "data/");
   const Reader r(what);
-  auto parsed = parse_json(body, what);
+  JsonScratch scratch;
+  auto parsed = parse_json(body, what, scratch);
   if (!parsed) return parsed.error();
   auto top = r.object(*parsed, "the body");
   if (!top) return top.error();
@@ -629,7 +689,8 @@ Result<KvSecret> parse_kv2_data(const KvPath& path, int status, std::string_view
 Result<KvMetadata> parse_kv2_metadata(const KvPath& path, std::string_view body) {
   const std::string what = kv_what("GET", path, "metadata/");
   const Reader r(what);
-  auto parsed = parse_json(body, what);
+  JsonScratch scratch;
+  auto parsed = parse_json(body, what, scratch);
   if (!parsed) return parsed.error();
   auto top = r.object(*parsed, "the body");
   if (!top) return top.error();
@@ -685,7 +746,7 @@ Result<KvMetadata> parse_kv2_metadata(const KvPath& path, std::string_view body)
         return r.shape(
             fmt::format("\"data.versions\" has a key that is not a version number: \"{}\"", vault_text(key, 40)));
       }
-      const std::string name = fmt::format("data.versions.{}", key);
+      const Name name("data.versions", key);
       auto obj = r.object(v, name);
       if (!obj) return obj.error();
       auto info = read_version_info(r, **obj, name, n);
@@ -699,7 +760,8 @@ Result<KvMetadata> parse_kv2_metadata(const KvPath& path, std::string_view body)
 Result<KvSecret> parse_kv1_data(const KvPath& path, std::string_view body) {
   const std::string what = kv_what("GET", path, "");
   const Reader r(what);
-  auto parsed = parse_json(body, what);
+  JsonScratch scratch;
+  auto parsed = parse_json(body, what, scratch);
   if (!parsed) return parsed.error();
   auto top = r.object(*parsed, "the body");
   if (!top) return top.error();
@@ -716,7 +778,8 @@ Result<KvSecret> parse_kv1_data(const KvPath& path, std::string_view body) {
 
 Result<std::vector<std::string>> parse_list(std::string_view what, std::string_view body) {
   const Reader r(what);
-  auto parsed = parse_json(body, what);
+  JsonScratch scratch;
+  auto parsed = parse_json(body, what, scratch);
   if (!parsed) return parsed.error();
   auto top = r.object(*parsed, "the body");
   if (!top) return top.error();
@@ -728,7 +791,8 @@ Result<std::vector<std::string>> parse_list(std::string_view what, std::string_v
 
 Result<MountInfo> parse_mount(std::string_view what, std::string_view body) {
   const Reader r(what);
-  auto parsed = parse_json(body, what);
+  JsonScratch scratch;
+  auto parsed = parse_json(body, what, scratch);
   if (!parsed) return parsed.error();
   auto top = r.object(*parsed, "the body");
   if (!top) return top.error();
@@ -758,7 +822,8 @@ Result<MountInfo> parse_mount(std::string_view what, std::string_view body) {
 
 Result<AuthBlock> parse_auth(std::string_view what, std::string_view body) {
   const Reader r(what);
-  auto parsed = parse_json(body, what);
+  JsonScratch scratch;
+  auto parsed = parse_json(body, what, scratch);
   if (!parsed) return parsed.error();
   auto top = r.object(*parsed, "the body");
   if (!top) return top.error();
@@ -793,7 +858,8 @@ Result<AuthBlock> parse_auth(std::string_view what, std::string_view body) {
 
 Result<TokenInfo> parse_lookup_self(std::string_view body) {
   const Reader r("GET auth/token/lookup-self");
-  auto parsed = parse_json(body, "GET auth/token/lookup-self");
+  JsonScratch scratch;
+  auto parsed = parse_json(body, "GET auth/token/lookup-self", scratch);
   if (!parsed) return parsed.error();
   auto top = r.object(*parsed, "the body");
   if (!top) return top.error();

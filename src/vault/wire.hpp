@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 
@@ -65,6 +66,28 @@ boost::json::storage_ptr wiping_storage() noexcept;
 /// Parses a whole body with `wiping_storage()`. `what` names the call in the error
 /// ("GET secret/data/x"); the message never quotes the body (it may hold secrets).
 Result<boost::json::value> parse_json(std::string_view body, std::string_view what);
+
+/// Room on the stack for parsing one response: a body of up to a few KiB (a metadata read
+/// with a handful of versions) is parsed without a heap allocation, where the DOM of a small
+/// body otherwise costs some fifty. What is parsed into it lives as long as the scratch;
+/// the room is wiped when the scratch goes, and what overflows to the heap is
+/// `wiping_storage()`'s.
+class JsonScratch {
+ public:
+  JsonScratch() noexcept;
+  ~JsonScratch();
+  JsonScratch(const JsonScratch&) = delete;
+  JsonScratch& operator=(const JsonScratch&) = delete;
+
+ private:
+  friend Result<boost::json::value> parse_json(std::string_view, std::string_view, JsonScratch&);
+  alignas(16) unsigned char values_[6144];
+  alignas(16) unsigned char temp_[2048];
+  boost::json::monotonic_resource resource_;
+};
+
+/// `parse_json` into `scratch`: the value must not outlive it.
+Result<boost::json::value> parse_json(std::string_view body, std::string_view what, JsonScratch& scratch);
 
 /// Vault's `errors` strings, each flattened ("1 error occurred:\n\t* permission denied\n\n"
 /// becomes "permission denied"), without control characters and cut at 300 bytes; the first 5

@@ -318,6 +318,44 @@ TEST(VaultWire, MetadataWrongShapes) {
   }
 }
 
+TEST(VaultWire, MetadataWrongShapesNameTheVersionField) {
+  struct Case {
+    std::string_view body;
+    std::string_view says;
+  };
+  const Case cases[] = {
+      {R"({"data":{"current_version":2,"versions":{"2":{"destroyed":"no"}}}})",
+       "\"data.versions.2.destroyed\" is not a boolean"},
+      {R"({"data":{"current_version":12,"versions":{"12":{"created_time":7}}}})",
+       "\"data.versions.12.created_time\" is not a string"},
+      {R"({"data":{"current_version":3,"versions":{"3":{"deletion_time":"soon"}}}})",
+       "\"data.versions.3.deletion_time\" is not an RFC 3339 time"},
+      {R"({"data":{"current_version":1,"versions":{"1":[]}}})", "\"data.versions.1\" is not an object"},
+      {R"({"data":{"current_version":1,"created_time":false}})", "\"data.created_time\" is not a string"},
+  };
+  for (const auto& c : cases) {
+    auto m = parse_kv2_metadata(path_of("secret", "k"), c.body);
+    ASSERT_FALSE(m) << c.body;
+    EXPECT_NE(m.error().message.find(c.says), std::string::npos) << m.error().message;
+  }
+}
+
+TEST(VaultWire, MetadataWithManyVersionsOverflowsTheScratchIntact) {
+  // More than the stack room of one parse: the rest comes from the heap, nothing is lost.
+  std::string body = R"({"data":{"current_version":300,"created_time":"2025-03-01T12:00:00Z","versions":{)";
+  for (int v = 1; v <= 300; ++v) {
+    body += fmt::format(R"({}"{}":{{"created_time":"2025-03-01T12:00:00Z","deletion_time":"","destroyed":{}}})",
+                        v == 1 ? "" : ",", v, v % 7 == 0 ? "true" : "false");
+  }
+  body += "}}}";
+  auto m = parse_kv2_metadata(path_of("secret", "k"), body);
+  ASSERT_TRUE(m) << m.error().describe();
+  ASSERT_EQ(m->versions.size(), 300U);
+  EXPECT_TRUE(m->versions.at(294).destroyed);
+  EXPECT_FALSE(m->versions.at(295).destroyed);
+  EXPECT_EQ(m->created_time, "2025-03-01T12:00:00Z");
+}
+
 // --- KV v1, lists, mounts -----------------------------------------------------------------
 
 TEST(VaultWire, Kv1Read) {
