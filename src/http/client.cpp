@@ -93,6 +93,7 @@ struct Transfer {
   Response response;
   std::size_t cap = 0;
   bool too_large = false;
+  bool plain = false;  ///< a GET without body or connect-to: its handle needs no reset afterwards
   Handler handler;
   asio::cancellation_slot slot;
   char error_buf[CURL_ERROR_SIZE] = {};
@@ -156,9 +157,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     t->request = std::move(req);
     t->handler = std::move(handler);
     t->cap = t->request.max_response_bytes.value_or(options.max_response_bytes);
-    t->easy = take_easy();
+    std::optional<Error> no_handle;
+    t->easy = take_easy(no_handle);
     if (t->easy == nullptr) {
-      complete_now(std::move(t->handler), Error(Errc::internal, "curl_easy_init failed"));
+      complete_now(std::move(t->handler), std::move(*no_handle));
       return;
     }
     if (auto err = configure(*t)) {
@@ -190,6 +192,40 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
   }
 
+  // An easy handle keeps the options that are the same for every request of this client
+  // (set once, when the handle is made or after a reset); each request sets only its own.
+  // Setting them all again, after a curl_easy_reset, was a tenth of the cost of a request.
+  std::optional<Error> configure_constant(CURL* e) {
+    auto fail = [&](CURLcode rc, const char* what) -> std::optional<Error> {
+      if (rc == CURLE_OK) return std::nullopt;
+      return Error(Errc::internal, fmt::format("cannot set {} on an HTTP handle: {}", what, curl_easy_strerror(rc)));
+    };
+#define NICSYNC_SETOPT(opt, value) \
+  if (auto err = fail(curl_easy_setopt(e, opt, value), #opt)) return err
+    NICSYNC_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    NICSYNC_SETOPT(CURLOPT_NOSIGNAL, 1L);
+    NICSYNC_SETOPT(CURLOPT_WRITEFUNCTION, &Impl::on_write);
+    NICSYNC_SETOPT(CURLOPT_HEADERFUNCTION, &Impl::on_header);
+    NICSYNC_SETOPT(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+    NICSYNC_SETOPT(CURLOPT_USERAGENT, options.user_agent.c_str());
+    NICSYNC_SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    NICSYNC_SETOPT(CURLOPT_TCP_NODELAY, 1L);
+    NICSYNC_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    NICSYNC_SETOPT(CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+    const TlsOptions& tls = options.tls;
+    if (!tls.ca_file.empty()) NICSYNC_SETOPT(CURLOPT_CAINFO, tls.ca_file.c_str());
+    if (!tls.ca_path.empty()) NICSYNC_SETOPT(CURLOPT_CAPATH, tls.ca_path.c_str());
+    if (!tls.client_cert.empty()) NICSYNC_SETOPT(CURLOPT_SSLCERT, tls.client_cert.c_str());
+    if (!tls.client_key.empty()) NICSYNC_SETOPT(CURLOPT_SSLKEY, tls.client_key.c_str());
+    NICSYNC_SETOPT(CURLOPT_SSL_VERIFYPEER, tls.verify ? 1L : 0L);
+    NICSYNC_SETOPT(CURLOPT_SSL_VERIFYHOST, tls.verify ? 2L : 0L);
+#undef NICSYNC_SETOPT
+    return std::nullopt;
+  }
+
+  // The options of one request. Every option set here is set by every request, except those
+  // of a request that is not a plain GET (body, other methods, connect-to): such a handle is
+  // reset before it serves again (`Transfer::plain`).
   std::optional<Error> configure(Transfer& t) {
     CURL* e = t.easy;
     const Request& r = t.request;
@@ -200,31 +236,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     };
 #define NICSYNC_SETOPT(opt, value) \
   if (auto err = fail(curl_easy_setopt(e, opt, value), #opt)) return err
+    t.plain = false;  // until every option below is set
     NICSYNC_SETOPT(CURLOPT_PRIVATE, static_cast<void*>(&t));
     NICSYNC_SETOPT(CURLOPT_URL, r.url.c_str());
-    NICSYNC_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    NICSYNC_SETOPT(CURLOPT_NOSIGNAL, 1L);
     NICSYNC_SETOPT(CURLOPT_ERRORBUFFER, t.error_buf);
-    NICSYNC_SETOPT(CURLOPT_WRITEFUNCTION, &Impl::on_write);
     NICSYNC_SETOPT(CURLOPT_WRITEDATA, static_cast<void*>(&t));
-    NICSYNC_SETOPT(CURLOPT_HEADERFUNCTION, &Impl::on_header);
     NICSYNC_SETOPT(CURLOPT_HEADERDATA, static_cast<void*>(&t));
-    NICSYNC_SETOPT(CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
-    NICSYNC_SETOPT(CURLOPT_USERAGENT, options.user_agent.c_str());
-    NICSYNC_SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    NICSYNC_SETOPT(CURLOPT_TCP_NODELAY, 1L);
-    NICSYNC_SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
     NICSYNC_SETOPT(CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.value_or(options.timeout).count()));
     NICSYNC_SETOPT(CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(r.connect_timeout.value_or(options.connect_timeout).count()));
-    NICSYNC_SETOPT(CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-    const TlsOptions& tls = options.tls;
-    if (!tls.ca_file.empty()) NICSYNC_SETOPT(CURLOPT_CAINFO, tls.ca_file.c_str());
-    if (!tls.ca_path.empty()) NICSYNC_SETOPT(CURLOPT_CAPATH, tls.ca_path.c_str());
-    if (!tls.client_cert.empty()) NICSYNC_SETOPT(CURLOPT_SSLCERT, tls.client_cert.c_str());
-    if (!tls.client_key.empty()) NICSYNC_SETOPT(CURLOPT_SSLKEY, tls.client_key.c_str());
-    NICSYNC_SETOPT(CURLOPT_SSL_VERIFYPEER, tls.verify ? 1L : 0L);
-    NICSYNC_SETOPT(CURLOPT_SSL_VERIFYHOST, tls.verify ? 2L : 0L);
 
     if (r.method == "GET") {
       NICSYNC_SETOPT(CURLOPT_HTTPGET, 1L);
@@ -260,6 +280,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       NICSYNC_SETOPT(CURLOPT_CONNECT_TO, t.connect_to);
     }
 #undef NICSYNC_SETOPT
+    t.plain = r.method == "GET" && r.body.empty() && r.connect_to.empty();
     return std::nullopt;
   }
 
@@ -292,7 +313,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   void release_transfer_handles(Transfer& t) {
     if (t.easy != nullptr) {
-      give_back_easy(t.easy);
+      give_back_easy(t.easy, t.plain);
       t.easy = nullptr;
     }
     curl_slist_free_all(t.header_list);
@@ -301,23 +322,47 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     t.connect_to = nullptr;
   }
 
-  CURL* take_easy() {
+  // A handle with the constant options set, or nullptr (with `error` set).
+  CURL* take_easy(std::optional<Error>& error) {
     if (!idle_easies.empty()) {
       CURL* e = idle_easies.back();
       idle_easies.pop_back();
       return e;
     }
-    return curl_easy_init();
+    CURL* e = curl_easy_init();
+    if (e == nullptr) {
+      error = Error(Errc::internal, "curl_easy_init failed");
+      return nullptr;
+    }
+    if ((error = configure_constant(e))) {
+      curl_easy_cleanup(e);
+      return nullptr;
+    }
+    return e;
   }
 
-  void give_back_easy(CURL* e) {
-    // Reset keeps nothing of the request; connections live in the multi handle's cache.
-    curl_easy_reset(e);
-    if (!shut && idle_easies.size() < 256) {
-      idle_easies.push_back(e);
-    } else {
+  // Connections live in the multi handle's cache, not in the easy handle. A handle that served
+  // a plain GET keeps its constant options; it only forgets the pointers into the finished
+  // transfer. Any other is reset and set up again.
+  void give_back_easy(CURL* e, bool plain) {
+    if (shut || idle_easies.size() >= 256) {
       curl_easy_cleanup(e);
+      return;
     }
+    if (plain) {
+      curl_easy_setopt(e, CURLOPT_PRIVATE, static_cast<void*>(nullptr));
+      curl_easy_setopt(e, CURLOPT_ERRORBUFFER, static_cast<char*>(nullptr));
+      curl_easy_setopt(e, CURLOPT_WRITEDATA, static_cast<void*>(nullptr));
+      curl_easy_setopt(e, CURLOPT_HEADERDATA, static_cast<void*>(nullptr));
+      curl_easy_setopt(e, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(nullptr));
+    } else {
+      curl_easy_reset(e);
+      if (configure_constant(e)) {
+        curl_easy_cleanup(e);
+        return;
+      }
+    }
+    idle_easies.push_back(e);
   }
 
   // --- driving libcurl -------------------------------------------------------------------

@@ -149,6 +149,50 @@ TEST_F(HttpClientTest, MethodsBodiesAndHeadersGoThrough) {
   EXPECT_EQ(r->header("X-Content-Type-Seen").value_or(""), "<none>");
 }
 
+TEST_F(HttpClientTest, OneHandleServesEveryMethodInTurnWithNothingLeftOver) {
+  // One request at a time: each reuses the handle of the one before (a plain GET keeps its
+  // options, any other request's handle is reset). A method, body, header or connect-to of
+  // one request must never reach the next.
+  start_server();
+  struct Step {
+    const char* method;
+    std::string body;
+    bool probe;
+    bool connect_to;
+  };
+  const Step steps[] = {
+      {"GET", "", true, false},  {"PUT", "{\"a\":1}", false, false},
+      {"GET", "", false, false}, {"DELETE", "", true, false},
+      {"GET", "", false, false}, {"POST", "{}", true, false},
+      {"GET", "", false, false}, {"GET", "", true, true},
+      {"GET", "", false, false},
+  };
+  for (const auto& step : steps) {
+    Request req;
+    req.method = step.method;
+    req.body = step.body;
+    if (step.connect_to) {
+      // Port 1 refuses; only the connect-to entry leads to the server.
+      req.url = "http://127.0.0.1:1/echo/step";
+      req.connect_to = "127.0.0.1:1:127.0.0.1:" + std::to_string(server_->port());
+    } else {
+      req.url = base_ + "/echo/step";
+    }
+    if (step.probe) req.headers = {{"X-Probe", "p"}};
+    auto r = run_for(io_, client().request(std::move(req)));
+    ASSERT_TRUE(r) << step.method << ": " << r.error().describe();
+    EXPECT_EQ(r->header("X-Method").value_or(""), step.method);
+    EXPECT_EQ(r->body, step.body) << step.method;
+    EXPECT_EQ(r->header("X-Probe-Seen").has_value(), step.probe) << step.method;
+  }
+  // Without the entry, port 1 is port 1.
+  Request stale;
+  stale.url = "http://127.0.0.1:1/echo/step";
+  auto r = run_for(io_, client().request(std::move(stale)));
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().is(Errc::http_connection_refused)) << r.error().describe();
+}
+
 TEST_F(HttpClientTest, NonSuccessStatusIsAResponseAndRetryAfterIsParsed) {
   start_server();
   auto r = get("/retry");
