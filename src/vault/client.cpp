@@ -168,157 +168,191 @@ ClientStats Client::stats() const {
 
 // --- transport ------------------------------------------------------------------------------
 
-asio::awaitable<Result<http::Response>> Client::Impl::send(Call call, const Token* token) {
-  WipeOnExit wipe_body{call.body};
+// The coroutines of a call keep only what must outlive a suspension; building the request,
+// reading errors and redirects happen in plain functions. (g++ keeps every local of a coroutine
+// in its heap frame: with all of it inline, `send` and `authed` took ~1.9 KiB each, past the
+// sizes the allocators cache, for every Vault read.)
+
+http::Request Client::Impl::make_request(const Call& call, const Token* token, const std::string& redirected_url,
+                                         milliseconds remaining) const {
+  http::Request req;
+  req.method = call.method;
+  req.url = redirected_url.empty() ? wire::make_url(base.url_base, call.api_path, call.query) : redirected_url;
+  if (redirected_url.empty()) req.connect_to = base.connect_to;
+  req.headers = wire::make_headers(token, config.vault_namespace, !call.body.empty());
+  req.body = call.body;
+  // The token travels in a header: have the HTTP client wipe its copy too.
+  req.sensitive = call.sensitive || token != nullptr;
+  req.timeout = remaining;
+  return req;
+}
+
+namespace {
+
+std::string where_of(const Call& call) { return fmt::format("{} {}", call.method, call.api_path); }
+
+Error transport_error(Error e) {
+  std::string_view hint;
+  if (e.is(Errc::http_connection_refused) || e.is(Errc::http_resolve_failed)) {
+    hint = "; is Vault running, and is VAULT_ADDR right?";
+  } else if (e.is(Errc::http_tls_verify)) {
+    hint = "; check VAULT_CACERT / VAULT_CAPATH and VAULT_TLS_SERVER_NAME";
+  } else if (e.is(Errc::http_tls)) {
+    hint = "; check the client certificate (VAULT_CLIENT_CERT/KEY) and that the address is https";
+  }
+  e.message = fmt::format("Vault request failed: {}{}", e.message, hint);
+  return e;
+}
+
+}  // namespace
+
+std::optional<Result<std::string>> Client::Impl::redirect_target(const Call& call, const http::Response& r) const {
+  // A standby that cannot forward answers 307 to the active node; follow one hop like the Go
+  // client, never from https down to http.
+  auto location = r.header("Location");
+  if (!location || location->empty()) return std::nullopt;
+  std::string target(*location);
+  if (target.starts_with("/")) target = base.url_base + target;
+  auto u = boost::urls::parse_uri(target);
+  if (!u || (u->scheme() != "http" && u->scheme() != "https")) {
+    return Result<std::string>(
+        Error(Errc::vault_bad_response, fmt::format("Vault redirected {} to an unusable location", where_of(call))));
+  }
+  if (base.tls && u->scheme() == "http") {
+    return Result<std::string>(Error(
+        Errc::vault_bad_response,
+        fmt::format("Vault redirected {} from https to http; refusing to send the token in clear", where_of(call))));
+  }
+  return Result<std::string>(std::move(target));
+}
+
+asio::awaitable<Result<http::Response>> Client::Impl::send(const Call& call, const Token* token) {
   if (config_error) co_return *config_error;
   const auto deadline = clock.now() + timeout;
   std::string redirected_url;
   int attempt = 0;
-  std::optional<Error> last_error;
-  std::optional<http::Response> last_response;
-  const std::string where = fmt::format("{} {}", call.method, call.api_path);
+  // What the last attempt gave: handed back when no time is left for another.
+  std::optional<Result<http::Response>> last;
 
   for (;;) {
-    if (shut) co_return Error(Errc::http_client_shutdown, fmt::format("Vault client shut down ({})", where));
+    if (shut) co_return Error(Errc::http_client_shutdown, fmt::format("Vault client shut down ({})", where_of(call)));
     auto remaining = duration_cast<milliseconds>(deadline - clock.now());
     if (remaining <= milliseconds(0)) {
-      if (last_response) co_return std::move(*last_response);
-      if (last_error) co_return *last_error;
-      co_return Error(Errc::http_timeout,
-                      fmt::format("Vault call {} exceeded its deadline of {}", where, format_duration(timeout)));
+      if (last) co_return std::move(*last);
+      co_return Error(Errc::http_timeout, fmt::format("Vault call {} exceeded its deadline of {}", where_of(call),
+                                                      format_duration(timeout)));
     }
-    http::Request req;
-    req.method = call.method;
-    req.url = redirected_url.empty() ? wire::make_url(base.url_base, call.api_path, call.query) : redirected_url;
-    req.connect_to = redirected_url.empty() ? base.connect_to : std::string();
-    req.headers = wire::make_headers(token, config.vault_namespace, !call.body.empty());
-    req.body = call.body;
-    // The token travels in a header: have the HTTP client wipe its copy too.
-    req.sensitive = call.sensitive || token != nullptr;
-    req.timeout = remaining;
     ++stats.http_requests;
-    auto r = co_await http->request(std::move(req));
+    auto r = co_await http->request(make_request(call, token, redirected_url, remaining));
 
     std::optional<milliseconds> delay;
     if (!r) {
-      Error e = r.error();
-      if (e.is(Errc::cancelled) || e.is(Errc::http_client_shutdown)) co_return e;
-      std::string hint;
-      if (e.is(Errc::http_connection_refused) || e.is(Errc::http_resolve_failed)) {
-        hint = "; is Vault running, and is VAULT_ADDR right?";
-      } else if (e.is(Errc::http_tls_verify)) {
-        hint = "; check VAULT_CACERT / VAULT_CAPATH and VAULT_TLS_SERVER_NAME";
-      } else if (e.is(Errc::http_tls)) {
-        hint = "; check the client certificate (VAULT_CLIENT_CERT/KEY) and that the address is https";
-      }
-      e.message = fmt::format("Vault request failed: {}{}", e.message, hint);
-      if (!wire::is_retryable_error(e) || attempt >= max_retries) co_return e;
-      last_error = std::move(e);
-      last_response.reset();
+      if (r.error().is(Errc::cancelled) || r.error().is(Errc::http_client_shutdown)) co_return std::move(r);
+      r = transport_error(std::move(r.error()));
+      if (!wire::is_retryable_error(r.error()) || attempt >= max_retries) co_return std::move(r);
     } else {
-      const int status = r->status;
-      if (is_redirect(status) && redirected_url.empty()) {
-        // A standby that cannot forward answers 307 to the active node; follow one hop like
-        // the Go client, never from https down to http.
-        auto location = r->header("Location");
-        if (location && !location->empty()) {
-          std::string target(*location);
-          if (target.starts_with("/")) target = base.url_base + target;
-          auto u = boost::urls::parse_uri(target);
-          if (!u || (u->scheme() != "http" && u->scheme() != "https")) {
-            co_return Error(Errc::vault_bad_response,
-                            fmt::format("Vault redirected {} to an unusable location", where));
-          }
-          if (base.tls && u->scheme() == "http") {
-            co_return Error(
-                Errc::vault_bad_response,
-                fmt::format("Vault redirected {} from https to http; refusing to send the token in clear", where));
-          }
-          redirected_url = std::move(target);
+      if (is_redirect(r->status) && redirected_url.empty()) {
+        if (auto target = redirect_target(call, *r)) {
+          if (!*target) co_return std::move(target->error());
+          redirected_url = std::move(**target);
           continue;
         }
       }
-      if (!wire::is_retryable_status(status) || attempt >= max_retries) co_return std::move(*r);
+      if (!wire::is_retryable_status(r->status) || attempt >= max_retries) co_return std::move(r);
       delay = r->retry_after();
-      last_response = std::move(*r);
-      last_error.reset();
     }
+    last = std::move(r);
     if (!delay) delay = detail::full_jitter(config.retry_base, config.retry_cap, attempt, uniform());
     remaining = duration_cast<milliseconds>(deadline - clock.now());
     if (*delay >= remaining) {
       // No time left for the wait the server asked for: hand back what we have; the caller's
       // error carries Retry-After.
-      if (last_response) co_return std::move(*last_response);
-      co_return *last_error;
+      co_return std::move(*last);
     }
     ++stats.retries;
     ++attempt;
     if (!co_await sleep_for(ex, *delay)) {
-      co_return Error(Errc::cancelled, fmt::format("Vault call {} cancelled", where));
+      co_return Error(Errc::cancelled, fmt::format("Vault call {} cancelled", where_of(call)));
     }
   }
 }
 
-asio::awaitable<Result<http::Response>> Client::Impl::authed(Call call) {
+std::optional<HeldToken> Client::Impl::usable_token() const {
+  if (config_error || shut || !token_usable(clock.now())) return std::nullopt;
+  if (config.auth.method == AuthMethod::token_file && token_file_changed()) return std::nullopt;
+  return HeldToken{token, gen};
+}
+
+asio::awaitable<Result<http::Response>> Client::Impl::authed(const Call& call) {
   bool relogged = false;
   for (;;) {
-    auto held = co_await ensure_token();
-    if (!held) co_return held.error();
+    // The usual case, a live token, without a coroutine of its own.
+    auto held = usable_token();
+    if (!held) {
+      auto fresh = co_await ensure_token();
+      if (!fresh) co_return fresh.error();
+      held = std::move(*fresh);
+    }
     auto r = co_await send(call, &held->token);
-    if (!r || r->status != 403) co_return r;
-    std::string body = std::move(r->body);
-
-    // Vault Agent may have written a new token since we read the file.
-    if (!relogged && config.auth.method == AuthMethod::token_file && token_file_changed()) {
-      relogged = true;
-      ++stats.relogins_after_403;
-      if (auto l = co_await login_shared(held->gen); !l) co_return l.error();
-      continue;
-    }
-
-    // Is the token dead, or does the policy deny the path? Newer Vaults say "invalid token";
-    // older ones say only "permission denied", so ask lookup-self.
-    bool dead = wire::says_invalid_token(body);
-    bool alive = false;
-    if (!dead) {
-      auto info = co_await lookup_self_with(held->token);
-      if (!info && info.error().is(Errc::vault_token_invalid)) {
-        dead = true;
-      } else if (info) {
-        alive = true;
-        verified_policies = info->policies;
-      }
-    }
-
-    if (dead) {
-      if (held->gen == gen) token_dead = true;
-      if (!relogged && config.auth.method != AuthMethod::token) {
-        relogged = true;
-        ++stats.relogins_after_403;
-        spdlog::info("vault: token rejected (403 on {} {}); logging in again", call.method, call.ctx.api_path);
-        if (auto l = co_await login_shared(held->gen); !l) co_return l.error();
-        continue;
-      }
-      co_return dead_token_error(call.ctx, body);
-    }
-
-    // A policy denial: one fresh AppRole login per token, in case the role's policies changed
-    // (a token's policy list is fixed when it is issued).
-    if (!relogged && config.auth.method == AuthMethod::approle && held->gen != denial_relogin_gen) {
-      relogged = true;
-      ++stats.relogins_after_403;
-      if (auto l = co_await login_shared(held->gen); !l) co_return l.error();
-      denial_relogin_gen = gen;
-      continue;
-    }
-    Error e = wire::error_from_response(call.ctx, 403, body, std::nullopt, false);
-    if (alive && !verified_policies.empty()) {
-      std::string list;
-      for (const auto& p : verified_policies) list += (list.empty() ? "" : ", ") + p;
-      e.message += fmt::format(" (the token's policies: {})", list);
-    }
-    co_return e;
+    if (!r || r->status != 403) co_return std::move(r);
+    auto judged = co_await judge_403(call, *held, std::move(r->body), relogged);
+    if (judged) co_return std::move(*judged);  // else: logged in again, try once more
   }
+}
+
+asio::awaitable<std::optional<Result<http::Response>>> Client::Impl::judge_403(const Call& call, HeldToken held,
+                                                                               std::string body, bool& relogged) {
+  using Judged = std::optional<Result<http::Response>>;
+  // Vault Agent may have written a new token since we read the file.
+  if (!relogged && config.auth.method == AuthMethod::token_file && token_file_changed()) {
+    relogged = true;
+    ++stats.relogins_after_403;
+    if (auto l = co_await login_shared(held.gen); !l) co_return Judged(l.error());
+    co_return std::nullopt;
+  }
+
+  // Is the token dead, or does the policy deny the path? Newer Vaults say "invalid token";
+  // older ones say only "permission denied", so ask lookup-self.
+  bool dead = wire::says_invalid_token(body);
+  bool alive = false;
+  if (!dead) {
+    auto info = co_await lookup_self_with(held.token);
+    if (!info && info.error().is(Errc::vault_token_invalid)) {
+      dead = true;
+    } else if (info) {
+      alive = true;
+      verified_policies = info->policies;
+    }
+  }
+
+  if (dead) {
+    if (held.gen == gen) token_dead = true;
+    if (!relogged && config.auth.method != AuthMethod::token) {
+      relogged = true;
+      ++stats.relogins_after_403;
+      spdlog::info("vault: token rejected (403 on {} {}); logging in again", call.method, call.ctx.api_path);
+      if (auto l = co_await login_shared(held.gen); !l) co_return Judged(l.error());
+      co_return std::nullopt;
+    }
+    co_return Judged(dead_token_error(call.ctx, body));
+  }
+
+  // A policy denial: one fresh AppRole login per token, in case the role's policies changed
+  // (a token's policy list is fixed when it is issued).
+  if (!relogged && config.auth.method == AuthMethod::approle && held.gen != denial_relogin_gen) {
+    relogged = true;
+    ++stats.relogins_after_403;
+    if (auto l = co_await login_shared(held.gen); !l) co_return Judged(l.error());
+    denial_relogin_gen = gen;
+    co_return std::nullopt;
+  }
+  Error e = wire::error_from_response(call.ctx, 403, body, std::nullopt, false);
+  if (alive && !verified_policies.empty()) {
+    std::string list;
+    for (const auto& p : verified_policies) list += (list.empty() ? "" : ", ") + p;
+    e.message += fmt::format(" (the token's policies: {})", list);
+  }
+  co_return Judged(std::move(e));
 }
 
 Error Client::Impl::dead_token_error(const wire::CallContext& ctx, std::string_view body) const {
@@ -488,7 +522,8 @@ asio::awaitable<Result<void>> Client::Impl::do_login() {
       wire::append_json_string(call.body, secret_id->expose());
       call.body += '}';
       call.ctx = {"POST", call.api_path, "log in with AppRole at", "update", "no AppRole auth mount here"};
-      auto r = co_await send(std::move(call), nullptr);
+      WipeOnExit wipe_ids{call.body};
+      auto r = co_await send(call, nullptr);
       if (!r) co_return r.error();
       WipeOnExit wipe{r->body};
       if (r->status == 200) {

@@ -52,10 +52,21 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   // --- transport ------------------------------------------------------------------------
   /// Sends a call with retries, redirects and the per-call deadline; any final HTTP status is
   /// returned as a response, transport failures as errors.
-  boost::asio::awaitable<Result<http::Response>> send(Call call, const Token* token);
+  /// `call` must outlive the returned awaitable (callers await it at once); its body is the
+  /// caller's to wipe.
+  boost::asio::awaitable<Result<http::Response>> send(const Call& call, const Token* token);
   /// `send` with the current token; a 403 is judged (dead token or policy), answered by one
   /// re-login or token-file re-read where that can help, and otherwise returned as an error.
-  boost::asio::awaitable<Result<http::Response>> authed(Call call);
+  boost::asio::awaitable<Result<http::Response>> authed(const Call& call);
+  /// After a 403: the answer to give, or nullopt when a new login makes another try worthwhile.
+  boost::asio::awaitable<std::optional<Result<http::Response>>> judge_403(const Call& call, HeldToken held,
+                                                                          std::string body, bool& relogged);
+  [[nodiscard]] http::Request make_request(const Call& call, const Token* token, const std::string& redirected_url,
+                                           std::chrono::milliseconds remaining) const;
+  /// For a redirect response: the URL to follow, an error, or nullopt when it names no target.
+  [[nodiscard]] std::optional<Result<std::string>> redirect_target(const Call& call, const http::Response& r) const;
+  /// The current token when it can be used as it is (no login, no wait).
+  [[nodiscard]] std::optional<HeldToken> usable_token() const;
 
   // --- auth -----------------------------------------------------------------------------
   boost::asio::awaitable<Result<HeldToken>> ensure_token();
