@@ -24,8 +24,11 @@ namespace asio = boost::asio;
 using SteadyTime = std::chrono::steady_clock::time_point;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // Sweep reads due within this much of each other start on one wake-up (capped at 1 % of the
-// poll interval, so that a key is never read noticeably early).
-constexpr std::chrono::milliseconds kSweepTick{20};
+// poll interval, so that a key is never read noticeably early). Wake-ups, not reads, were most
+// of an idle daemon's CPU: 10,000 keys every 60 s cost 151 us of CPU a read with a 20 ms tick
+// (3 reads a wake-up), 77 us with 100 ms and 58 us with 250 ms; 600 ms gained nothing more
+// (tests/bench/daemon_footprint_bench.cpp).
+constexpr std::chrono::milliseconds kSweepTick{250};
 
 namespace {
 
@@ -188,86 +191,130 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
 
   // --- reading one key -----------------------------------------------------------------------
 
-  asio::awaitable<ReadResult> read_key(KeyPtr k, bool force, ObservationSource source, bool emit = true) {
+  // Reading a key is split so that each coroutine frame stays small (g++ keeps every local of
+  // a coroutine in its heap frame; one frame per read of over 1 KiB was a measurable part of an
+  // idle daemon's CPU): read_key holds what the read found, read_v2 / read_v1 the Vault answer.
+
+  // `k`'s path split at its mount (located before).
+  Result<vault::KvPath> kv_path_of(const Key& k) const {
+    const vault::MountInfo& m = mounts[static_cast<std::size_t>(k.mount)];
+    auto full = vault::VaultPath::parse(k.path);
+    if (!full) return full.error();
+    return m.split(*full);
+  }
+
+  // What a read found, before it is compared with what was seen last (small: it is held in
+  // the frames of a read).
+  struct Found {
+    Seen seen;
+    std::string lineage;  // KV v2: the key's created_time
+    std::chrono::system_clock::time_point written_at{};
+  };
+
+  asio::awaitable<Result<Found>> read_v2(vault::KvPath kvp) {
+    auto md = co_await vault.read_kv2_metadata(std::move(kvp));
+    if (!md) {
+      if (!md.error().is(Errc::vault_not_found)) co_return std::move(md.error());
+      co_return Found{Seen{0, hash_of(""), SourceState::missing, {}}, {}, {}};
+    }
+    Found f;
+    const auto* cur = md->current();
+    f.seen = Seen{md->current_version, hash_of(md->created_time), md->current_state(clock.system_now()), {}};
+    f.lineage = std::move(md->created_time);
+    if (cur != nullptr) f.written_at = cur->created_at;
+    co_return f;
+  }
+
+  asio::awaitable<Result<Found>> read_v1(vault::KvPath kvp) {
+    auto data = co_await vault.read_kv1(std::move(kvp));
+    if (!data && !data.error().is(Errc::vault_not_found)) co_return std::move(data.error());
+    const SourceState state = data ? SourceState::present : SourceState::missing;
+    co_return Found{Seen{0, 0, state, data ? content_hash(data->data) : std::array<unsigned char, 16>{}}, {}, {}};
+  }
+
+  // Locates `k` (its first read): nullopt once it is, else why not.
+  asio::awaitable<std::optional<Error>> place(KeyPtr k) {
+    auto mount = co_await locate(k->path);
+    if (!mount) co_return std::move(mount.error());
+    k->mount = *mount;
+    if (location_listener) {
+      if (auto loc = location_of(*k)) location_listener(*loc);
+    }
+    co_return std::nullopt;
+  }
+
+  ReadResult failed(const KeyPtr& k, Error e) {
+    note_failure(k, e);
     ReadResult out;
     out.path = k->path;
-    ++stats.reads;
+    out.error = std::move(e);
+    return out;
+  }
+
+  // Locates `k` when needed and reads it.
+  asio::awaitable<Result<Found>> fetch(KeyPtr k) {
     if (k->mount < 0) {
-      auto mount = co_await locate(k->path);
-      if (!mount) {
-        note_failure(k, mount.error());
-        out.error = mount.error();
-        co_return out;
-      }
-      k->mount = *mount;
-      if (location_listener) {
-        if (auto loc = location_of(*k)) location_listener(*loc);
-      }
+      if (auto e = co_await place(k)) co_return std::move(*e);
     }
-    const vault::MountInfo& m = mounts[static_cast<std::size_t>(k->mount)];
-    const auto full = vault::VaultPath::parse(k->path);
-    if (!full) {
-      note_failure(k, full.error());
-      out.error = full.error();
-      co_return out;
+    auto kvp = kv_path_of(*k);
+    if (!kvp) co_return std::move(kvp.error());
+    if (mounts[static_cast<std::size_t>(k->mount)].version == KvVersion::v2) {
+      co_return co_await read_v2(std::move(*kvp));
     }
-    auto split = m.split(*full);
-    if (!split) {
-      note_failure(k, split.error());
-      out.error = split.error();
-      co_return out;
+    co_return co_await read_v1(std::move(*kvp));
+  }
+
+  /// A read whose caller wants to know what it gave (triggers, `read_now`).
+  asio::awaitable<ReadResult> read_key(KeyPtr k, bool force, ObservationSource source, bool emit = true) {
+    ++stats.reads;
+    auto found = co_await fetch(k);
+    if (!found) co_return failed(k, std::move(found.error()));
+    co_return settle(k, std::move(*found), force, source, emit);
+  }
+
+  /// A read of a sweep, a retry or an event: what it finds goes to the engine only.
+  asio::awaitable<void> poll_key(KeyPtr k, ObservationSource source) {
+    ++stats.reads;
+    auto found = co_await fetch(k);
+    if (!found) {
+      note_failure(k, found.error());
+    } else {
+      (void)settle(k, std::move(*found), false, source, true);
     }
-    const vault::KvPath kvp = std::move(*split);
-    const KvVersion kv = m.version;
+  }
+
+  // A successful read: reported to the engine when it is news (or always, when not emitting).
+  ReadResult settle(const KeyPtr& k, Found found, bool force, ObservationSource source, bool emit) {
+    note_success(k);
+    ReadResult out;
+    out.path = k->path;
     Observation obs;
-    obs.kv = kv;
+    obs.kv = mounts[static_cast<std::size_t>(k->mount)].version;
+    obs.version = found.seen.version;
+    obs.lineage = std::move(found.lineage);
+    obs.state = found.seen.state;
+    obs.written_at = found.written_at;
     obs.source = source;
     obs.force = force;
-    Seen now_seen;
-    if (kv == KvVersion::v2) {
-      auto md = co_await vault.read_kv2_metadata(kvp);
-      if (!md && !md.error().is(Errc::vault_not_found)) {
-        note_failure(k, md.error());
-        out.error = md.error();
-        co_return out;
-      }
-      if (!md) {
-        obs.state = SourceState::missing;
-      } else {
-        obs.version = md->current_version;
-        obs.lineage = std::move(md->created_time);
-        obs.state = md->current_state(clock.system_now());
-        if (const auto* cur = md->current()) obs.written_at = cur->created_at;
-      }
-      now_seen = Seen{obs.version, hash_of(obs.lineage), obs.state, {}};
-    } else {
-      auto data = co_await vault.read_kv1(kvp);
-      if (!data && !data.error().is(Errc::vault_not_found)) {
-        note_failure(k, data.error());
-        out.error = data.error();
-        co_return out;
-      }
-      obs.state = data ? SourceState::present : SourceState::missing;
-      now_seen = Seen{0, 0, obs.state, data ? content_hash(data->data) : std::array<unsigned char, 16>{}};
-    }
-    note_success(k);
-    const bool news = force || !k->seen || *k->seen != now_seen;
+    const bool news = force || !k->seen || *k->seen != found.seen;
     if (!emit || news) {
       // Only now the strings: an unchanged key (nearly every read) needs none.
-      obs.mount = kvp.mount.str();
-      obs.key = kvp.key.str();
+      if (auto kvp = kv_path_of(*k)) {
+        obs.mount = kvp->mount.str();
+        obs.key = kvp->key.str();
+      }
     }
     if (!emit) {
       out.observation = std::move(obs);
-      co_return out;
+      return out;
     }
     if (news) {
-      k->seen = now_seen;
+      k->seen = found.seen;
       ++stats.observations;
       sink(obs);
       out.observation = std::move(obs);
     }
-    co_return out;
+    return out;
   }
 
   void note_failure(const KeyPtr& k, const Error& e) {
@@ -320,7 +367,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     k->retry_pending = false;
     if (ec || self->stopping || self->keys.count(k->path) == 0 || !k->last_error) co_return;
     co_await self->acquire();
-    co_await self->read_key(k, false, ObservationSource::poll);
+    co_await self->poll_key(k, ObservationSource::poll);
     self->release();
   }
 
@@ -368,7 +415,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   }
 
   static asio::awaitable<void> read_detached(std::shared_ptr<Impl> self, KeyPtr k) {
-    co_await self->read_key(k, false, ObservationSource::poll);
+    co_await self->poll_key(k, ObservationSource::poll);
     self->release();
   }
 
@@ -567,7 +614,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
 
   static asio::awaitable<void> read_on_event(std::shared_ptr<Impl> self, KeyPtr k) {
     co_await self->acquire();
-    co_await self->read_key(k, false, ObservationSource::event);
+    co_await self->poll_key(k, ObservationSource::event);
     self->release();
   }
 
