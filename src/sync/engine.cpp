@@ -73,15 +73,89 @@ struct LastError {
   std::string message;
 };
 
+/// A ledger::VersionRef as a pair holds it: the fingerprint as its 32 bytes rather than 64 hex
+/// characters on the heap (~100 bytes a pair less). Any other fingerprint text (an injected
+/// fingerprinter's, in tests) is kept as it is, on the heap.
+struct HeldVersion {
+  std::int64_t version = 0;
+  std::string lineage;
+  std::array<unsigned char, 32> fingerprint{};
+  bool has_fingerprint = false;                   // `fingerprint` holds one
+  std::unique_ptr<std::string> fingerprint_text;  // one that is not 64 lower-case hex digits
+
+  HeldVersion() = default;
+  HeldVersion(std::int64_t v, std::string l, std::string_view fp) : version(v), lineage(std::move(l)) {
+    has_fingerprint = from_hex(fp, fingerprint);
+    if (!has_fingerprint && !fp.empty()) fingerprint_text = std::make_unique<std::string>(fp);
+  }
+  explicit HeldVersion(const VersionRef& r) : HeldVersion(r.version, r.lineage, r.fingerprint) {}
+  HeldVersion(const HeldVersion& o)
+      : version(o.version),
+        lineage(o.lineage),
+        fingerprint(o.fingerprint),
+        has_fingerprint(o.has_fingerprint),
+        fingerprint_text(o.fingerprint_text ? std::make_unique<std::string>(*o.fingerprint_text) : nullptr) {}
+  HeldVersion(HeldVersion&&) noexcept = default;
+  HeldVersion& operator=(HeldVersion o) noexcept {
+    version = o.version;
+    lineage = std::move(o.lineage);
+    fingerprint = o.fingerprint;
+    has_fingerprint = o.has_fingerprint;
+    fingerprint_text = std::move(o.fingerprint_text);
+    return *this;
+  }
+  ~HeldVersion() = default;
+
+  [[nodiscard]] bool same_fingerprint(std::string_view fp) const {
+    if (fingerprint_text) return *fingerprint_text == fp;
+    std::array<unsigned char, 32> other{};
+    return has_fingerprint && from_hex(fp, other) && other == fingerprint;
+  }
+  [[nodiscard]] VersionRef ref() const {
+    std::string fp;
+    if (has_fingerprint) {
+      fp = to_hex(fingerprint);
+    } else if (fingerprint_text) {
+      fp = *fingerprint_text;
+    }
+    return VersionRef{version, lineage, std::move(fp)};
+  }
+
+  static bool from_hex(std::string_view hex, std::array<unsigned char, 32>& out) {
+    if (hex.size() != 64) return false;
+    auto nibble = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;  // the fingerprinter writes lower case only
+    };
+    for (std::size_t i = 0; i < 32; ++i) {
+      const int hi = nibble(hex[2 * i]);
+      const int lo = nibble(hex[2 * i + 1]);
+      if (hi < 0 || lo < 0) return false;
+      out[i] = static_cast<unsigned char>(hi * 16 + lo);
+    }
+    return true;
+  }
+  static std::string to_hex(const std::array<unsigned char, 32>& bytes) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out(64, '0');
+    for (std::size_t i = 0; i < 32; ++i) {
+      out[2 * i] = kDigits[bytes[i] >> 4];
+      out[2 * i + 1] = kDigits[bytes[i] & 0xf];
+    }
+    return out;
+  }
+};
+
 /// A pair's ledger::PairRecord as the engine holds it, for months, for up to 100,000 pairs that
 /// are nearly all in sync: without the destination, GSTIN and Vault path (the pair's config has
-/// them) and with the last error's texts allocated only while there is one.
+/// them), with the last error's texts and a pending version allocated only while there is one.
 struct HeldRecord {
   PairState state = PairState::pending;
   bool push_in_flight = false;
   int attempts = 0;
-  std::optional<VersionRef> applied;
-  std::optional<VersionRef> pending;
+  std::optional<HeldVersion> applied;
+  std::unique_ptr<HeldVersion> pending;
   SystemTime applied_at{};
   SystemTime first_attempt_at{};
   SystemTime next_attempt_at{};
@@ -93,8 +167,8 @@ struct HeldRecord {
       : state(r.state),
         push_in_flight(r.push_in_flight),
         attempts(r.attempts),
-        applied(std::move(r.applied)),
-        pending(std::move(r.pending)),
+        applied(r.applied ? std::optional<HeldVersion>(HeldVersion(*r.applied)) : std::nullopt),
+        pending(r.pending ? std::make_unique<HeldVersion>(*r.pending) : nullptr),
         applied_at(r.applied_at),
         first_attempt_at(r.first_attempt_at),
         next_attempt_at(r.next_attempt_at),
@@ -118,9 +192,9 @@ struct HeldRecord {
     r.gstin = config.gstin.str();
     r.vault_path = config.source.path();
     r.state = state;
-    r.applied = applied;
+    if (applied) r.applied = applied->ref();
     r.applied_at = applied_at;
-    r.pending = pending;
+    if (pending) r.pending = pending->ref();
     r.push_in_flight = push_in_flight;
     r.attempts = attempts;
     r.first_attempt_at = first_attempt_at;
@@ -201,7 +275,7 @@ struct RetryEntry {
 
 /// Is (version, lineage) a newer, equal or older version than `ref`? Lineages are ordered by
 /// their created_time (a key deleted and recreated starts again at version 1).
-int compare_version(std::int64_t version, std::string_view lineage, const VersionRef& ref) {
+int compare_version(std::int64_t version, std::string_view lineage, const HeldVersion& ref) {
   if (lineage == ref.lineage) return version < ref.version ? -1 : (version > ref.version ? 1 : 0);
   auto a = parse_rfc3339(lineage);
   auto b = parse_rfc3339(ref.lineage);
@@ -411,10 +485,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       if (known) return;
     } else if (p->config.source.kv == KvVersion::v2 && !t.force) {
       // Only news counts: a stale or repeated observation changes nothing.
-      const VersionRef* ref = nullptr;
-      VersionRef target_ref;
+      const HeldVersion* ref = nullptr;
+      HeldVersion target_ref;
       if (p->target && p->target->state == SourceState::present) {
-        target_ref = VersionRef{p->target->version, p->target->lineage, {}};
+        target_ref = HeldVersion(p->target->version, p->target->lineage, {});
         ref = &target_ref;
       } else if (p->target) {
         ref = nullptr;  // the target is a deletion: a readable version again is news
@@ -671,12 +745,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     const std::string fp = fingerprint(credential->username, credential->password);
     if (p->config.source.kv == KvVersion::v1) t.lineage = fp;  // v1: the content is the version
 
-    if (!t.force && rec.applied && rec.applied->fingerprint == fp) {
+    if (!t.force && rec.applied && rec.applied->same_fingerprint(fp)) {
       // The destination already holds exactly these values (e.g. the same values rewritten).
       const bool same_version = rec.applied->version == t.version && rec.applied->lineage == t.lineage;
       const bool needs_record = !same_version || rec.state != PairState::in_sync || rec.pending || rec.push_in_flight;
       if (needs_record) {
-        rec.applied = VersionRef{t.version, t.lineage, fp};
+        rec.applied = HeldVersion(t.version, t.lineage, fp);
         rec.applied_at = clock.system_now();
         clear_pending(rec);
         rec.state = PairState::in_sync;
@@ -691,7 +765,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     }
 
     // Intent first: durable before anything leaves the machine.
-    rec.pending = VersionRef{t.version, t.lineage, fp};
+    rec.pending = std::make_unique<HeldVersion>(t.version, t.lineage, fp);
     rec.push_in_flight = true;
     if (rec.state != PairState::retrying) rec.state = PairState::pending;
     if (rec.first_attempt_at == SystemTime{}) rec.first_attempt_at = clock.system_now();
@@ -748,7 +822,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   asio::awaitable<void> applied(PairPtr p, Target t, std::string fp, std::chrono::milliseconds took) {
     HeldRecord& rec = p->record;
     Lane& lane = *p->lane;
-    rec.applied = VersionRef{t.version, t.lineage, std::move(fp)};
+    rec.applied = HeldVersion(t.version, t.lineage, fp);
     rec.applied_at = clock.system_now();
     clear_pending(rec);
     rec.state = PairState::in_sync;

@@ -149,6 +149,37 @@ TEST(LedgerWithEngine, OutcomesSurviveARestartAndNoPasswordReachesTheFiles) {
     EXPECT_FALSE(r.push_in_flight) << g;
     EXPECT_EQ(r.last_error_message.find(kPlanted), std::string::npos) << r.last_error_message;
   }
+
+  // An engine started on that ledger compares with the fingerprints it loaded: version 2 with
+  // the same values is recorded as unchanged, not pushed, and its fingerprint is the same text.
+  reader.set(kApplied, 2, std::string(kPlanted), std::string(kUser));
+  auto destination = std::make_shared<ScriptedDestination>();
+  sync::Engine engine(io.get_executor(), **store, reader, fingerprint, Clock::real(), options);
+  engine.set_destinations({{destination, sync::LanePolicy{}}});
+  ASSERT_TRUE(engine.set_pairs(pairs));
+  ASSERT_TRUE(engine.load());
+  engine.start();
+  Observation o;
+  o.mount = "secret";
+  o.key = "nic/" + kApplied.str();
+  o.version = 2;
+  o.lineage = "2026-01-01T00:00:00Z";
+  engine.observe(o);
+  testing::run_for(io, [](sync::Engine* e) -> asio::awaitable<void> {
+    while (!e->idle()) co_await e->wait_for_change();
+  }(&engine));
+  EXPECT_EQ(destination->pushes[kApplied.str()], 0);
+  bool found = false;
+  for (const auto& v : engine.snapshot()) {
+    if (v.config.gstin != kApplied) continue;
+    found = true;
+    EXPECT_EQ(v.record.state, PairState::in_sync);
+    ASSERT_TRUE(v.record.applied);
+    EXPECT_EQ(v.record.applied->version, 2);
+    EXPECT_EQ(v.record.applied->fingerprint, fingerprint(kUser, Secret(kPlanted)));
+  }
+  EXPECT_TRUE(found);
+  testing::run_for(io, engine.stop(1s));
 }
 
 }  // namespace
