@@ -712,6 +712,14 @@ asio::awaitable<Result<Response>> Client::request(Request request) {
 
 void Client::shutdown() { impl_->shutdown(); }
 
+void Client::release_idle_handles() {
+  for (CURL* e : impl_->idle_easies) curl_easy_cleanup(e);
+  impl_->idle_easies.clear();
+  impl_->idle_easies.shrink_to_fit();
+}
+
+std::size_t Client::idle_handles() const noexcept { return impl_->idle_easies.size(); }
+
 ClientStats Client::stats() const noexcept {
   ClientStats s = impl_->stats;
   s.in_flight = impl_->transfers.size();

@@ -73,18 +73,79 @@ struct LastError {
   std::string message;
 };
 
+/// A lineage (a KV v2 key's created_time) as a pair holds it. Vault writes them in one shape,
+/// UTC with the fraction's trailing zeros cut (Go's RFC3339Nano, "2026-11-25T23:30:00.1234Z");
+/// such a text is held as its nanoseconds (8 bytes, where the text took a 32-byte string and a
+/// 48-byte heap block). Any other text (a KV v1 fingerprint, an offset) is held as it is.
+class HeldLineage {
+ public:
+  HeldLineage() = default;
+  explicit HeldLineage(std::string_view text) {
+    if (auto t = parse_rfc3339(text); t && go_rfc3339_nano(*t) == text) {
+      ns_ = t->time_since_epoch().count();
+      compact_ = true;
+    } else if (!text.empty()) {
+      text_ = std::make_unique<std::string>(text);
+    }
+  }
+  HeldLineage(const HeldLineage& o)
+      : ns_(o.ns_), compact_(o.compact_), text_(o.text_ ? std::make_unique<std::string>(*o.text_) : nullptr) {}
+  HeldLineage(HeldLineage&&) noexcept = default;
+  HeldLineage& operator=(HeldLineage o) noexcept {
+    ns_ = o.ns_;
+    compact_ = o.compact_;
+    text_ = std::move(o.text_);
+    return *this;
+  }
+  ~HeldLineage() = default;
+
+  [[nodiscard]] std::string text() const {
+    if (compact_) return go_rfc3339_nano(SystemTimeNs(SystemTimeNs::duration(ns_)));
+    return text_ ? *text_ : std::string();
+  }
+  [[nodiscard]] bool operator==(std::string_view text) const {
+    if (!compact_) return text_ ? *text_ == text : text.empty();
+    auto t = parse_rfc3339(text);
+    return t && t->time_since_epoch().count() == ns_ && go_rfc3339_nano(*t) == text;
+  }
+
+  /// Go's RFC3339Nano in UTC.
+  static std::string go_rfc3339_nano(SystemTimeNs t) {
+    using namespace std::chrono;
+    const auto day = floor<days>(t);
+    const year_month_day ymd{day};
+    const hh_mm_ss hms{t - day};
+    std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
+                                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                                  hms.hours().count(), hms.minutes().count(), hms.seconds().count());
+    if (auto frac = hms.subseconds().count(); frac != 0) {
+      std::string digits = fmt::format("{:09}", frac);
+      while (digits.back() == '0') digits.pop_back();
+      out += '.';
+      out += digits;
+    }
+    out += 'Z';
+    return out;
+  }
+
+ private:
+  std::int64_t ns_ = 0;
+  bool compact_ = false;
+  std::unique_ptr<std::string> text_;
+};
+
 /// A ledger::VersionRef as a pair holds it: the fingerprint as its 32 bytes rather than 64 hex
 /// characters on the heap (~100 bytes a pair less). Any other fingerprint text (an injected
 /// fingerprinter's, in tests) is kept as it is, on the heap.
 struct HeldVersion {
   std::int64_t version = 0;
-  std::string lineage;
+  HeldLineage lineage;
   std::array<unsigned char, 32> fingerprint{};
   bool has_fingerprint = false;                   // `fingerprint` holds one
   std::unique_ptr<std::string> fingerprint_text;  // one that is not 64 lower-case hex digits
 
   HeldVersion() = default;
-  HeldVersion(std::int64_t v, std::string l, std::string_view fp) : version(v), lineage(std::move(l)) {
+  HeldVersion(std::int64_t v, std::string_view l, std::string_view fp) : version(v), lineage(l) {
     has_fingerprint = from_hex(fp, fingerprint);
     if (!has_fingerprint && !fp.empty()) fingerprint_text = std::make_unique<std::string>(fp);
   }
@@ -118,7 +179,7 @@ struct HeldVersion {
     } else if (fingerprint_text) {
       fp = *fingerprint_text;
     }
-    return VersionRef{version, lineage, std::move(fp)};
+    return VersionRef{version, lineage.text(), std::move(fp)};
   }
 
   static bool from_hex(std::string_view hex, std::array<unsigned char, 32>& out) {
@@ -186,11 +247,12 @@ struct HeldRecord {
     return *error;
   }
 
-  [[nodiscard]] PairRecord to_record(const PairConfig& config) const {
+  template <class Config>
+  [[nodiscard]] PairRecord to_record(const Config& config) const {
     PairRecord r;
-    r.destination = config.destination;
+    r.destination = config.destination();
     r.gstin = config.gstin.str();
-    r.vault_path = config.source.path();
+    r.vault_path = config.path();
     r.state = state;
     if (applied) r.applied = applied->ref();
     r.applied_at = applied_at;
@@ -210,8 +272,59 @@ struct HeldRecord {
   }
 };
 
+/// A PairConfig as a pair holds it: what all the pairs of a mapping set have in common
+/// (destination, mount, KV version, field names; 160 bytes) is held once and shared.
+class HeldConfig {
+ public:
+  struct Shared {
+    std::string destination;
+    std::string mount;
+    KvVersion kv = KvVersion::v2;
+    std::string username_field;
+    std::string password_field;
+    auto tie() const { return std::tie(destination, mount, kv, username_field, password_field); }
+  };
+  /// One `Shared` per distinct value, so that pairs of the same set use the same one.
+  class Interner {
+   public:
+    std::shared_ptr<const Shared> get(const PairConfig& c) {
+      Shared s{c.destination, c.source.mount, c.source.kv, c.source.username_field, c.source.password_field};
+      for (const auto& have : known_) {
+        if (have->tie() == s.tie()) return have;
+      }
+      known_.push_back(std::make_shared<const Shared>(std::move(s)));
+      return known_.back();
+    }
+    /// Forgets the values no pair uses any more.
+    void prune() {
+      std::erase_if(known_, [](const auto& p) { return p.use_count() == 1; });
+    }
+
+   private:
+    std::vector<std::shared_ptr<const Shared>> known_;  // a handful: one per set and destination
+  };
+
+  HeldConfig(PairConfig c, Interner& interner)
+      : gstin(std::move(c.gstin)), key(std::move(c.source.key)), shared_(interner.get(c)) {}
+
+  Gstin gstin;
+  std::string key;  ///< below the mount, e.g. "nic/07AAFCD5862R1ZX"
+
+  [[nodiscard]] const std::string& destination() const noexcept { return shared_->destination; }
+  [[nodiscard]] const std::string& mount() const noexcept { return shared_->mount; }
+  [[nodiscard]] KvVersion kv() const noexcept { return shared_->kv; }
+  [[nodiscard]] SourceRef source() const {
+    return SourceRef{shared_->mount, key, shared_->kv, shared_->username_field, shared_->password_field};
+  }
+  [[nodiscard]] std::string path() const { return shared_->mount + "/" + key; }
+  [[nodiscard]] PairConfig full() const { return PairConfig{shared_->destination, gstin, source()}; }
+
+ private:
+  std::shared_ptr<const Shared> shared_;
+};
+
 struct Pair {
-  PairConfig config;
+  HeldConfig config;
   HeldRecord record;
   std::unique_ptr<Target> target;  // allocated while there is one (memory: most pairs are idle)
   Lane* lane = nullptr;
@@ -226,8 +339,8 @@ struct Pair {
   std::optional<SystemTime> unsynced_since;
   asio::cancellation_signal cancel;
 
-  explicit Pair(PairConfig c) : config(std::move(c)) {}
-  [[nodiscard]] std::string key() const { return config.destination + "\n" + config.gstin.str(); }
+  explicit Pair(HeldConfig c) : config(std::move(c)) {}
+  [[nodiscard]] std::string key() const { return config.destination() + "\n" + config.gstin.str(); }
   /// The record as the ledger and the views know it.
   [[nodiscard]] PairRecord full_record() const { return record.to_record(config); }
 };
@@ -239,7 +352,7 @@ bool id_less(const PairConfig& a, const PairConfig& b) {
 
 /// (Vault key, mount) order: how observations find their pairs.
 bool path_less(const Pair& a, const Pair& b) {
-  return std::tie(a.config.source.key, a.config.source.mount) < std::tie(b.config.source.key, b.config.source.mount);
+  return std::tie(a.config.key, a.config.mount()) < std::tie(b.config.key, b.config.mount());
 }
 
 using PairPtr = std::shared_ptr<Pair>;
@@ -276,15 +389,15 @@ struct RetryEntry {
 /// Is (version, lineage) a newer, equal or older version than `ref`? Lineages are ordered by
 /// their created_time (a key deleted and recreated starts again at version 1).
 int compare_version(std::int64_t version, std::string_view lineage, const HeldVersion& ref) {
-  if (lineage == ref.lineage) return version < ref.version ? -1 : (version > ref.version ? 1 : 0);
+  if (ref.lineage == lineage) return version < ref.version ? -1 : (version > ref.version ? 1 : 0);
   auto a = parse_rfc3339(lineage);
-  auto b = parse_rfc3339(ref.lineage);
+  auto b = parse_rfc3339(ref.lineage.text());
   if (a && b) return *a > *b ? 1 : -1;
   return 1;  // unknown lineage formats: treat a different one as news rather than lose it
 }
 
 std::string describe_pair(const Pair& p) {
-  return fmt::format("gstin={} destination={}", p.config.gstin.str(), p.config.destination);
+  return fmt::format("gstin={} destination={}", p.config.gstin.str(), p.config.destination());
 }
 
 }  // namespace
@@ -351,11 +464,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       PairPtr p;
       if (auto it = find_pair(c.destination, c.gstin.str()); it != pairs.end()) {
         p = *it;
-        p->config = std::move(c);  // same destination and GSTIN: `pairs` stays in order
+        p->config = HeldConfig(std::move(c), interner);  // same destination and GSTIN: `pairs` stays in order
         p->kept = true;
       } else {
         const std::string key = c.destination + "\n" + c.gstin.str();
-        p = std::make_shared<Pair>(std::move(c));
+        p = std::make_shared<Pair>(HeldConfig(std::move(c), interner));
         if (auto old = orphans.find(key); old != orphans.end()) {
           p->record = HeldRecord(std::move(old->second.record));
           const bool from_ledger = old->second.from_ledger;
@@ -367,7 +480,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
           p->record.state = PairState::pending;
         }
       }
-      p->lane = lanes.at(p->config.destination).get();
+      p->lane = lanes.at(p->config.destination()).get();
       next.push_back(std::move(p));
     }
     for (auto& p : pairs) {
@@ -379,6 +492,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     pairs = std::move(next);
     by_path = pairs;
     std::sort(by_path.begin(), by_path.end(), [](const PairPtr& a, const PairPtr& b) { return path_less(*a, *b); });
+    interner.prune();
     for (auto& p : adopted) {
       if (started) {
         schedule_recovered(p);
@@ -421,7 +535,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     if (!was_in_flight && !waiting) return false;  // parked/rejected: waits for news or an operator
     Target t;
     t.version = p.record.pending->version;
-    t.lineage = p.record.pending->lineage;
+    t.lineage = p.record.pending->lineage.text();
     t.observed_at = clock.now();
     t.serial = ++serial;
     p.target = std::make_unique<Target>(t);
@@ -460,9 +574,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   void observe(const Observation& obs) {
     if (stopping) return;
     auto it = std::lower_bound(by_path.begin(), by_path.end(), obs.key,
-                               [](const PairPtr& p, const std::string& key) { return p->config.source.key < key; });
-    for (; it != by_path.end() && (*it)->config.source.key == obs.key; ++it) {
-      if ((*it)->config.source.mount == obs.mount) apply(*it, obs);
+                               [](const PairPtr& p, const std::string& key) { return p->config.key < key; });
+    for (; it != by_path.end() && (*it)->config.key == obs.key; ++it) {
+      if ((*it)->config.mount() == obs.mount) apply(*it, obs);
     }
   }
 
@@ -474,7 +588,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     t.force = obs.force;
     t.written_at = obs.written_at;
     t.observed_at = clock.now();
-    if (p->config.source.kv == KvVersion::v1) {
+    if (p->config.kv() == KvVersion::v1) {
       // KV v1 has no versions: every observation is read and compared by fingerprint.
       t.version = 0;
       t.lineage.clear();
@@ -483,7 +597,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     if (t.state != SourceState::present) {
       const bool known = rec.state == PairState::source_deleted && !rec.pending && !p->target && !p->in_flight;
       if (known) return;
-    } else if (p->config.source.kv == KvVersion::v2 && !t.force) {
+    } else if (p->config.kv() == KvVersion::v2 && !t.force) {
       // Only news counts: a stale or repeated observation changes nothing.
       const HeldVersion* ref = nullptr;
       HeldVersion target_ref;
@@ -529,7 +643,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     if (!p->target) {
       Target t;
       t.version = rec.pending->version;
-      t.lineage = rec.pending->lineage;
+      t.lineage = rec.pending->lineage.text();
       t.observed_at = clock.now();
       t.serial = ++serial;
       p->target = std::make_unique<Target>(t);
@@ -539,7 +653,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
     rec.first_attempt_at = {};
     rec.next_attempt_at = {};
     rec.state = PairState::pending;
-    HistoryEntry h = history_for(*p, rec.pending->version, rec.pending->lineage, Outcome::operator_retry);
+    HistoryEntry h = history_for(*p, rec.pending->version, rec.pending->lineage.text(), Outcome::operator_retry);
     asio::co_spawn(ex, write_detached(shared_from_this(), p, std::move(h)), asio::detached);
     if (!p->in_flight) schedule_now(p);
     return {};
@@ -714,10 +828,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   asio::awaitable<void> attempt(PairPtr p, Target t) {
     HeldRecord& rec = p->record;
     Lane& lane = *p->lane;
-    const SourceRef src = p->config.source;
+    const SourceRef src = p->config.source();
 
     // A different version than the one that was failing starts a fresh attempt count.
-    if (!rec.pending || rec.pending->version != t.version || rec.pending->lineage != t.lineage) {
+    if (!rec.pending || rec.pending->version != t.version || !(rec.pending->lineage == t.lineage)) {
       rec.attempts = 0;
       rec.first_attempt_at = {};
     }
@@ -743,11 +857,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
       co_return;
     }
     const std::string fp = fingerprint(credential->username, credential->password);
-    if (p->config.source.kv == KvVersion::v1) t.lineage = fp;  // v1: the content is the version
+    if (p->config.kv() == KvVersion::v1) t.lineage = fp;  // v1: the content is the version
 
     if (!t.force && rec.applied && rec.applied->same_fingerprint(fp)) {
       // The destination already holds exactly these values (e.g. the same values rewritten).
-      const bool same_version = rec.applied->version == t.version && rec.applied->lineage == t.lineage;
+      const bool same_version =
+          rec.applied->version == t.version && rec.applied->lineage == std::string_view(t.lineage);
       const bool needs_record = !same_version || rec.state != PairState::in_sync || rec.pending || rec.push_in_flight;
       if (needs_record) {
         rec.applied = HeldVersion(t.version, t.lineage, fp);
@@ -1006,10 +1121,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   HistoryEntry history_for(const Pair& p, std::int64_t version, const std::string& lineage, Outcome outcome) {
     HistoryEntry h;
     h.at = clock.system_now();
-    h.destination = p.config.destination;
+    h.destination = p.config.destination();
     h.gstin = p.config.gstin.str();
     h.version = version;
-    h.lineage = p.config.source.kv == KvVersion::v1 ? std::string() : lineage;
+    h.lineage = p.config.kv() == KvVersion::v1 ? std::string() : lineage;
     h.outcome = outcome;
     h.attempt = p.record.attempts + (outcome == Outcome::applied ? 1 : 0);
     return h;
@@ -1036,15 +1151,18 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   // (Vault key, mount) order for observations. Rebuilt whenever the pairs change.
   std::vector<PairPtr> pairs;
   std::vector<PairPtr> by_path;
+  HeldConfig::Interner interner;
 
   [[nodiscard]] std::vector<PairPtr>::const_iterator find_pair(std::string_view destination,
                                                                std::string_view gstin) const {
     auto it = std::lower_bound(pairs.begin(), pairs.end(), std::pair{destination, gstin},
                                [](const PairPtr& p, const std::pair<std::string_view, std::string_view>& id) {
-                                 return std::pair<std::string_view, std::string_view>(p->config.destination,
+                                 return std::pair<std::string_view, std::string_view>(p->config.destination(),
                                                                                       p->config.gstin.str()) < id;
                                });
-    if (it != pairs.end() && (*it)->config.destination == destination && (*it)->config.gstin.str() == gstin) return it;
+    if (it != pairs.end() && (*it)->config.destination() == destination && (*it)->config.gstin.str() == gstin) {
+      return it;
+    }
     return pairs.end();
   }
   struct Orphan {
@@ -1127,7 +1245,7 @@ std::vector<PairView> Engine::snapshot() const {
   std::vector<PairView> out;
   out.reserve(impl_->pairs.size());
   for (const auto& p : impl_->pairs) {
-    PairView v{p->config, p->full_record(), p->in_flight, std::nullopt};
+    PairView v{p->config.full(), p->full_record(), p->in_flight, std::nullopt};
     if (p->target && p->target->state == SourceState::present) v.target_version = p->target->version;
     out.push_back(std::move(v));
   }

@@ -518,6 +518,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       // Each key gets a slot spread evenly over the interval, plus jitter.
       std::vector<std::pair<std::chrono::steady_clock::duration, KeyPtr>> plan;
       const std::size_t n = self->keys.size();
+      plan.reserve(n);  // held for the whole sweep: no room to spare (240 KiB at 10,000 keys)
       std::size_t i = 0;
       std::uniform_int_distribution<std::int64_t> jitter(0, std::max<std::int64_t>(self->options.jitter.count(), 0));
       for (auto& [path, key] : self->keys) {

@@ -247,6 +247,14 @@ TEST_F(HttpClientTest, SixtyFourConcurrentRequests) {
   // A second wave reuses them.
   EXPECT_EQ(run_for(io_, many(), 20s), 64);
   EXPECT_EQ(c.stats().connections_opened, 64u);
+  // A handle per request that ran at once is kept for reuse; released when idle, the
+  // connections stay and a third wave still reuses them.
+  EXPECT_EQ(c.idle_handles(), 64u);
+  c.release_idle_handles();
+  EXPECT_EQ(c.idle_handles(), 0u);
+  EXPECT_EQ(run_for(io_, many(), 20s), 64);
+  EXPECT_EQ(c.stats().connections_opened, 64u);
+  EXPECT_EQ(server_->stats().connections_accepted, 64u);
 }
 
 TEST_F(HttpClientTest, ServerThatNeverAnswersHitsTheDeadline) {

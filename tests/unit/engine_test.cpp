@@ -164,6 +164,72 @@ TEST_F(EngineTest, DeliversANewVersionOnceAndRecordsIt) {
   EXPECT_EQ(dest_->pushes.size(), 1u);
 }
 
+TEST_F(EngineTest, LineagesComeBackAsTheExactTextVaultSent) {
+  // Vault's own shape is held compactly; any other text must come back unchanged, and an older
+  // lineage must still lose to a newer one.
+  const std::vector<std::string> lineages = {"2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00Z",
+                                             "2026-01-01T00:00:00.500Z", "2026-01-01T05:30:00.123456789+05:30",
+                                             "not a time"};
+  const Gstin gstins[] = {kG1, kG2, kG3, Gstin::parse("07AAACR5055K1Z9").value(),
+                          Gstin::parse("33AAACI1195H1ZT").value()};
+  for (const auto& g : gstins) reader_.set(g, 1, "Pass#1");
+  start(std::vector<Gstin>(std::begin(gstins), std::end(gstins)));
+  for (std::size_t i = 0; i < lineages.size(); ++i) observe(gstins[i], 1, lineages[i]);
+  settle();
+  ASSERT_EQ(dest_->pushes.size(), lineages.size());
+  for (std::size_t i = 0; i < lineages.size(); ++i) {
+    const auto& r = record(gstins[i]);
+    ASSERT_TRUE(r.applied) << lineages[i];
+    EXPECT_EQ(r.applied->lineage, lineages[i]);
+    bool seen = false;
+    for (const auto& v : engine_->snapshot()) {
+      if (v.config.gstin != gstins[i]) continue;
+      seen = true;
+      ASSERT_TRUE(v.record.applied);
+      EXPECT_EQ(v.record.applied->lineage, lineages[i]);
+    }
+    EXPECT_TRUE(seen);
+  }
+  // The same again is not news; an older lineage (created before) is stale; a newer one is news.
+  observe(gstins[0], 1, lineages[0]);
+  observe(gstins[0], 5, "2025-12-31T23:59:59.9Z");
+  settle();
+  EXPECT_EQ(dest_->pushes.size(), lineages.size());
+  reader_.set(gstins[0], 1, "Pass#2");
+  observe(gstins[0], 1, "2026-01-01T00:00:00.6Z");
+  settle();
+  EXPECT_EQ(dest_->pushes.size(), lineages.size() + 1);
+}
+
+TEST_F(EngineTest, EachPairKeepsItsOwnMountAndFieldsAcrossRemapping) {
+  // Pairs share what they have in common; pairs that differ must not be mixed up, before or
+  // after a remapping changes one of them.
+  start({});
+  auto pair = [](const Gstin& g, std::string mount, std::string user, std::string pass) {
+    SourceRef s{std::move(mount), "nic/" + g.str()};
+    s.username_field = std::move(user);
+    s.password_field = std::move(pass);
+    return PairConfig{"fake", g, std::move(s)};
+  };
+  auto configs = [&] {
+    std::map<std::string, PairConfig> out;
+    for (const auto& v : engine_->snapshot()) out.emplace(v.config.gstin.str(), v.config);
+    return out;
+  };
+  std::vector<PairConfig> first = {pair(kG1, "secret", "username", "password"), pair(kG2, "kv", "user", "pass"),
+                                   pair(kG3, "secret", "username", "password")};
+  ASSERT_TRUE(engine_->set_pairs(first));
+  auto got = configs();
+  ASSERT_EQ(got.size(), 3u);
+  for (const auto& c : first) EXPECT_EQ(got.at(c.gstin.str()), c) << c.gstin.str();
+
+  std::vector<PairConfig> second = {pair(kG1, "secret", "api_user", "api_password"), pair(kG2, "kv", "user", "pass")};
+  ASSERT_TRUE(engine_->set_pairs(second));
+  got = configs();
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& c : second) EXPECT_EQ(got.at(c.gstin.str()), c) << c.gstin.str();
+}
+
 TEST_F(EngineTest, RewritingTheSameValuesPushesNothingUnlessForced) {
   reader_.set(kG1, 1, "Same#1");
   reader_.set(kG1, 2, "Same#1");

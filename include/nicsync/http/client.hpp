@@ -93,6 +93,13 @@ class Client {
   /// Aborts every transfer (completing with `Errc::http_client_shutdown`) and refuses new ones.
   void shutdown();
 
+  /// Frees the request handles kept for reuse (~8 KiB each; one per request that ran at the
+  /// same time, up to the connection cap). Open connections stay. For a client that has gone
+  /// idle after a burst; the next requests make new handles.
+  void release_idle_handles();
+  /// Request handles kept for reuse.
+  [[nodiscard]] std::size_t idle_handles() const noexcept;
+
   [[nodiscard]] ClientStats stats() const noexcept;
   [[nodiscard]] const ClientOptions& options() const noexcept;
 

@@ -48,6 +48,7 @@ struct PairConfig {
   std::string destination;
   Gstin gstin;
   SourceRef source;
+  friend bool operator==(const PairConfig&, const PairConfig&) = default;
 };
 
 /// Reads one credential version from Vault (the app wires it to vault::Client; tests fake it).
