@@ -245,7 +245,6 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, c
   rt->watcher_->set_keys(std::move(keys));
   rt->watcher_->set_prefixes(std::move(prefixes));
   rt->watcher_->on_set_listing([self](const watch::SetListing& l) {
-    self->set_members_[l.prefix] = l.gstins;
     self->invalid_keys_[l.prefix] = l.invalid_keys;
     if (!l.added.empty() || !l.removed.empty()) self->apply_pairs();
   });
@@ -323,9 +322,10 @@ std::vector<sync::PairConfig> Runtime::build_pairs() const {
     }
   }
   for (const auto& s : config_.mapping_sets) {
-    auto it = set_members_.find(s.prefix);
-    if (it == set_members_.end()) continue;
-    for (const auto& g : it->second) {
+    // The watcher's own list (memory: a copy here was 32 bytes a GSTIN).
+    const auto* members = watcher_ ? watcher_->set_members(s.prefix) : nullptr;  // none before it starts
+    if (members == nullptr) continue;
+    for (const auto& g : *members) {
       for (const auto& d : s.destinations) {
         if (!explicit_pairs.insert({g.str(), d}).second) continue;  // an explicit mapping wins
         out.push_back({d, g, source_for(s.prefix + g.str(), s.username_key, s.password_key)});

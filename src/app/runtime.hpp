@@ -97,7 +97,6 @@ class Runtime {
   std::unique_ptr<sync::Engine> engine_;
   std::unique_ptr<watch::Watcher> watcher_;
   std::unique_ptr<api::ApiServer> api_;
-  std::map<std::string, std::vector<Gstin>> set_members_;         // mapping-set prefix → GSTINs listed
   std::map<std::string, std::vector<std::string>> invalid_keys_;  // mapping-set prefix → keys not GSTINs
   std::map<std::string, watch::KeyLocation> locations_;           // path → detected mount/KV version
   std::map<std::string, KvVersion> mounts_;                       // mount path → KV version, as detected

@@ -675,6 +675,11 @@ void Watcher::on_set_listing(SetListener listener) { impl_->set_listener = std::
 void Watcher::on_location(LocationListener listener) { impl_->location_listener = std::move(listener); }
 void Watcher::on_sweep(std::function<void(std::uint64_t)> listener) { impl_->sweep_listener = std::move(listener); }
 
+const std::vector<Gstin>* Watcher::set_members(const std::string& prefix) const {
+  auto it = impl_->listings.find(prefix);
+  return it == impl_->listings.end() ? nullptr : &it->second;
+}
+
 asio::awaitable<void> Watcher::run() {
   auto impl = impl_;
   // Explicit try/catch rather than an RAII guard: g++ 12 destroys coroutine locals out of order.

@@ -96,6 +96,9 @@ class Watcher {
   void set_prefixes(std::vector<std::string> prefixes);
   /// Called after every listing of a mapping set (membership, invalid keys, changes).
   void on_set_listing(SetListener listener);
+  /// The GSTINs of the last listing of mapping set `prefix` (sorted; empty before the first),
+  /// or nullptr for a prefix that is not watched. Valid until the next listing or set_prefixes.
+  [[nodiscard]] const std::vector<Gstin>* set_members(const std::string& prefix) const;
   /// Called when a key's mount and KV version are detected (or change).
   void on_location(LocationListener listener);
   /// Called after each full sweep (with the number of sweeps so far).
