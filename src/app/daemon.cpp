@@ -49,6 +49,11 @@ class Daemon {
     // curl's resolver threads), rather than one per thread that ever allocated.
     ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     ::mallopt(M_ARENA_MAX, 2);
+    // No fastbins: a small block freed is merged with its free neighbours at once instead of
+    // waiting, unmerged, in a fastbin. The first sweep's transient blocks otherwise leave
+    // thousands of small holes between the pairs' long-lived ones, pages malloc_trim cannot
+    // give back (10,000 keys, idle: RssAnon 13.2-13.7 -> 12.3-12.5 MiB; CPU unchanged or lower).
+    ::mallopt(M_MXFAST, 0);
     // A write past RLIMIT_FSIZE (LimitFSIZE=, ulimit -f) or to a closed stderr pipe must fail
     // that write with EFBIG / EPIPE, which the ledger and logger report, not end the process.
     ::signal(SIGXFSZ, SIG_IGN);
