@@ -248,12 +248,12 @@ asio::awaitable<Result<http::Response>> Client::Impl::send(const Call& call, con
     std::optional<milliseconds> delay;
     if (!r) {
       if (r.error().is(Errc::cancelled) || r.error().is(Errc::http_client_shutdown)) co_return std::move(r);
-      r = transport_error(std::move(r.error()));
+      r = transport_error(r.error());
       if (!wire::is_retryable_error(r.error()) || attempt >= max_retries) co_return std::move(r);
     } else {
       if (is_redirect(r->status) && redirected_url.empty()) {
         if (auto target = redirect_target(call, *r)) {
-          if (!*target) co_return std::move(target->error());
+          if (!*target) co_return target->error();
           redirected_url = std::move(**target);
           continue;
         }

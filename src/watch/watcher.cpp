@@ -214,7 +214,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   asio::awaitable<Result<Found>> read_v2(vault::KvPath kvp) {
     auto md = co_await vault.read_kv2_metadata(std::move(kvp));
     if (!md) {
-      if (!md.error().is(Errc::vault_not_found)) co_return std::move(md.error());
+      if (!md.error().is(Errc::vault_not_found)) co_return md.error();
       co_return Found{Seen{0, hash_of(""), SourceState::missing, {}}, {}, {}};
     }
     Found f;
@@ -227,7 +227,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
 
   asio::awaitable<Result<Found>> read_v1(vault::KvPath kvp) {
     auto data = co_await vault.read_kv1(std::move(kvp));
-    if (!data && !data.error().is(Errc::vault_not_found)) co_return std::move(data.error());
+    if (!data && !data.error().is(Errc::vault_not_found)) co_return data.error();
     const SourceState state = data ? SourceState::present : SourceState::missing;
     co_return Found{Seen{0, 0, state, data ? content_hash(data->data) : std::array<unsigned char, 16>{}}, {}, {}};
   }
@@ -235,7 +235,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   // Locates `k` (its first read): nullopt once it is, else why not.
   asio::awaitable<std::optional<Error>> place(KeyPtr k) {
     auto mount = co_await locate(k->path);
-    if (!mount) co_return std::move(mount.error());
+    if (!mount) co_return mount.error();
     k->mount = *mount;
     if (location_listener) {
       if (auto loc = location_of(*k)) location_listener(*loc);
@@ -257,7 +257,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       if (auto e = co_await place(k)) co_return std::move(*e);
     }
     auto kvp = kv_path_of(*k);
-    if (!kvp) co_return std::move(kvp.error());
+    if (!kvp) co_return kvp.error();
     if (mounts[static_cast<std::size_t>(k->mount)].version == KvVersion::v2) {
       co_return co_await read_v2(std::move(*kvp));
     }
@@ -268,7 +268,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   asio::awaitable<ReadResult> read_key(KeyPtr k, bool force, ObservationSource source, bool emit = true) {
     ++stats.reads;
     auto found = co_await fetch(k);
-    if (!found) co_return failed(k, std::move(found.error()));
+    if (!found) co_return failed(k, found.error());
     co_return settle(k, std::move(*found), force, source, emit);
   }
 
