@@ -341,6 +341,12 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     return e;
   }
 
+  void free_idle_easies() {
+    for (CURL* e : idle_easies) curl_easy_cleanup(e);
+    idle_easies.clear();
+    idle_easies.shrink_to_fit();
+  }
+
   // Connections live in the multi handle's cache, not in the easy handle. A handle that served
   // a plain GET keeps its constant options; it only forgets the pointers into the finished
   // transfer. Any other is reset and set up again.
@@ -657,8 +663,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       curl_multi_cleanup(multi);
       multi = nullptr;
     }
-    for (CURL* e : idle_easies) curl_easy_cleanup(e);
-    idle_easies.clear();
+    free_idle_easies();
     // 3. Then timers and socket states.
     timer.cancel();
     for (auto& [fd, s] : sockets) {
@@ -712,11 +717,7 @@ asio::awaitable<Result<Response>> Client::request(Request request) {
 
 void Client::shutdown() { impl_->shutdown(); }
 
-void Client::release_idle_handles() {
-  for (CURL* e : impl_->idle_easies) curl_easy_cleanup(e);
-  impl_->idle_easies.clear();
-  impl_->idle_easies.shrink_to_fit();
-}
+void Client::release_idle_handles() { impl_->free_idle_easies(); }
 
 std::size_t Client::idle_handles() const noexcept { return impl_->idle_easies.size(); }
 

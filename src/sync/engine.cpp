@@ -26,6 +26,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "destinations/text.hpp"
 #include "nicsync/core/duration.hpp"
 #include "nicsync/core/timestamp.hpp"
 #include "nicsync/sync/limits.hpp"
@@ -73,6 +74,26 @@ struct LastError {
   std::string message;
 };
 
+/// A text kept on the heap only when there is one, and copied with its owner: what HeldLineage
+/// and HeldVersion fall back to for the texts they cannot hold compactly.
+class SpareText {
+ public:
+  SpareText() = default;
+  explicit SpareText(std::string_view text) : text_(text.empty() ? nullptr : std::make_unique<std::string>(text)) {}
+  SpareText(const SpareText& o) : text_(o.text_ ? std::make_unique<std::string>(*o.text_) : nullptr) {}
+  SpareText(SpareText&&) noexcept = default;
+  SpareText& operator=(SpareText o) noexcept {
+    text_ = std::move(o.text_);
+    return *this;
+  }
+  ~SpareText() = default;
+
+  [[nodiscard]] std::string_view view() const noexcept { return text_ ? std::string_view(*text_) : std::string_view(); }
+
+ private:
+  std::unique_ptr<std::string> text_;
+};
+
 /// A lineage (a KV v2 key's created_time) as a pair holds it. Vault writes them in one shape,
 /// UTC with the fraction's trailing zeros cut (Go's RFC3339Nano, "2026-11-25T23:30:00.1234Z");
 /// such a text is held as its nanoseconds (8 bytes, where the text took a 32-byte string and a
@@ -84,27 +105,17 @@ class HeldLineage {
     if (auto t = parse_rfc3339(text); t && go_rfc3339_nano(*t) == text) {
       ns_ = t->time_since_epoch().count();
       compact_ = true;
-    } else if (!text.empty()) {
-      text_ = std::make_unique<std::string>(text);
+    } else {
+      text_ = SpareText(text);
     }
   }
-  HeldLineage(const HeldLineage& o)
-      : ns_(o.ns_), compact_(o.compact_), text_(o.text_ ? std::make_unique<std::string>(*o.text_) : nullptr) {}
-  HeldLineage(HeldLineage&&) noexcept = default;
-  HeldLineage& operator=(HeldLineage o) noexcept {
-    ns_ = o.ns_;
-    compact_ = o.compact_;
-    text_ = std::move(o.text_);
-    return *this;
-  }
-  ~HeldLineage() = default;
 
   [[nodiscard]] std::string text() const {
     if (compact_) return go_rfc3339_nano(SystemTimeNs(SystemTimeNs::duration(ns_)));
-    return text_ ? *text_ : std::string();
+    return std::string(text_.view());
   }
   [[nodiscard]] bool operator==(std::string_view text) const {
-    if (!compact_) return text_ ? *text_ == text : text.empty();
+    if (!compact_) return text_.view() == text;
     auto t = parse_rfc3339(text);
     return t && t->time_since_epoch().count() == ns_ && go_rfc3339_nano(*t) == text;
   }
@@ -131,7 +142,7 @@ class HeldLineage {
  private:
   std::int64_t ns_ = 0;
   bool compact_ = false;
-  std::unique_ptr<std::string> text_;
+  SpareText text_;
 };
 
 /// A ledger::VersionRef as a pair holds it: the fingerprint as its 32 bytes rather than 64 hex
@@ -141,45 +152,25 @@ struct HeldVersion {
   std::int64_t version = 0;
   HeldLineage lineage;
   std::array<unsigned char, 32> fingerprint{};
-  bool has_fingerprint = false;                   // `fingerprint` holds one
-  std::unique_ptr<std::string> fingerprint_text;  // one that is not 64 lower-case hex digits
+  bool has_fingerprint = false;  // `fingerprint` holds one
+  SpareText fingerprint_text;    // one that is not 64 lower-case hex digits
 
   HeldVersion() = default;
   HeldVersion(std::int64_t v, std::string_view l, std::string_view fp) : version(v), lineage(l) {
     has_fingerprint = from_hex(fp, fingerprint);
-    if (!has_fingerprint && !fp.empty()) fingerprint_text = std::make_unique<std::string>(fp);
+    if (!has_fingerprint) fingerprint_text = SpareText(fp);
   }
   explicit HeldVersion(const VersionRef& r) : HeldVersion(r.version, r.lineage, r.fingerprint) {}
-  HeldVersion(const HeldVersion& o)
-      : version(o.version),
-        lineage(o.lineage),
-        fingerprint(o.fingerprint),
-        has_fingerprint(o.has_fingerprint),
-        fingerprint_text(o.fingerprint_text ? std::make_unique<std::string>(*o.fingerprint_text) : nullptr) {}
-  HeldVersion(HeldVersion&&) noexcept = default;
-  HeldVersion& operator=(HeldVersion o) noexcept {
-    version = o.version;
-    lineage = std::move(o.lineage);
-    fingerprint = o.fingerprint;
-    has_fingerprint = o.has_fingerprint;
-    fingerprint_text = std::move(o.fingerprint_text);
-    return *this;
-  }
-  ~HeldVersion() = default;
 
   [[nodiscard]] bool same_fingerprint(std::string_view fp) const {
-    if (fingerprint_text) return *fingerprint_text == fp;
+    if (!has_fingerprint) return !fingerprint_text.view().empty() && fingerprint_text.view() == fp;
     std::array<unsigned char, 32> other{};
-    return has_fingerprint && from_hex(fp, other) && other == fingerprint;
+    return from_hex(fp, other) && other == fingerprint;
   }
   [[nodiscard]] VersionRef ref() const {
-    std::string fp;
-    if (has_fingerprint) {
-      fp = to_hex(fingerprint);
-    } else if (fingerprint_text) {
-      fp = *fingerprint_text;
-    }
-    return VersionRef{version, lineage.text(), std::move(fp)};
+    return VersionRef{version, lineage.text(),
+                      has_fingerprint ? destinations::detail::to_hex(fingerprint.data(), fingerprint.size())
+                                      : std::string(fingerprint_text.view())};
   }
 
   static bool from_hex(std::string_view hex, std::array<unsigned char, 32>& out) {
@@ -196,15 +187,6 @@ struct HeldVersion {
       out[i] = static_cast<unsigned char>(hi * 16 + lo);
     }
     return true;
-  }
-  static std::string to_hex(const std::array<unsigned char, 32>& bytes) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out(64, '0');
-    for (std::size_t i = 0; i < 32; ++i) {
-      out[2 * i] = kDigits[bytes[i] >> 4];
-      out[2 * i + 1] = kDigits[bytes[i] & 0xf];
-    }
-    return out;
   }
 };
 

@@ -152,12 +152,9 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   /// Where `k` is, once located.
   [[nodiscard]] std::optional<KeyLocation> location_of(const Key& k) const {
     if (k.mount < 0) return std::nullopt;
-    const auto& m = mounts[static_cast<std::size_t>(k.mount)];
-    auto vp = vault::VaultPath::parse(k.path);
-    if (!vp) return std::nullopt;
-    auto split = m.split(*vp);
+    auto split = kv_path_of(k);
     if (!split) return std::nullopt;
-    return KeyLocation{k.path, split->mount.str(), split->key.str(), m.version};
+    return KeyLocation{k.path, split->mount.str(), split->key.str(), mounts[static_cast<std::size_t>(k.mount)].version};
   }
 
   // --- mounts --------------------------------------------------------------------------------

@@ -70,6 +70,31 @@ bool file_contains(const std::filesystem::path& p, std::string_view needle) {
   return std::filesystem::exists(p) && testing::read_file(p.string()).find(needle) != std::string::npos;
 }
 
+// What the daemon does with a new engine: its destination and pairs, what the ledger has, start.
+void start_engine(sync::Engine& engine, std::shared_ptr<ScriptedDestination> destination,
+                  const std::vector<sync::PairConfig>& pairs) {
+  engine.set_destinations({{std::move(destination), sync::LanePolicy{}}});
+  ASSERT_TRUE(engine.set_pairs(pairs));
+  ASSERT_TRUE(engine.load());
+  engine.start();
+}
+
+// Version `version` of each GSTIN's key is observed; runs until the engine has nothing left to do.
+void observe_until_idle(asio::io_context& io, sync::Engine& engine, std::initializer_list<Gstin> gstins,
+                        std::int64_t version) {
+  for (const auto& g : gstins) {
+    Observation o;
+    o.mount = "secret";
+    o.key = "nic/" + g.str();
+    o.version = version;
+    o.lineage = "2026-01-01T00:00:00Z";
+    engine.observe(o);
+  }
+  testing::run_for(io, [](sync::Engine* e) -> asio::awaitable<void> {
+    while (!e->idle()) co_await e->wait_for_change();
+  }(&engine));
+}
+
 TEST(LedgerWithEngine, OutcomesSurviveARestartAndNoPasswordReachesTheFiles) {
   testing::TempDir tmp;
   asio::io_context io(1);
@@ -96,21 +121,8 @@ TEST(LedgerWithEngine, OutcomesSurviveARestartAndNoPasswordReachesTheFiles) {
     ASSERT_TRUE(store) << store.error().describe();
     auto destination = std::make_shared<ScriptedDestination>();
     sync::Engine engine(io.get_executor(), **store, reader, fingerprint, Clock::real(), options);
-    engine.set_destinations({{destination, sync::LanePolicy{}}});
-    ASSERT_TRUE(engine.set_pairs(pairs));
-    ASSERT_TRUE(engine.load());
-    engine.start();
-    for (const auto& g : {kRejected, kRetried, kApplied}) {
-      Observation o;
-      o.mount = "secret";
-      o.key = "nic/" + g.str();
-      o.version = 1;
-      o.lineage = "2026-01-01T00:00:00Z";
-      engine.observe(o);
-    }
-    testing::run_for(io, [](sync::Engine* e) -> asio::awaitable<void> {
-      while (!e->idle()) co_await e->wait_for_change();
-    }(&engine));
+    start_engine(engine, destination, pairs);
+    observe_until_idle(io, engine, {kRejected, kRetried, kApplied}, 1);
     EXPECT_EQ(destination->pushes[kRetried.str()], 2);
     EXPECT_TRUE(engine.ledger_writable());
     testing::run_for(io, engine.stop(1s));
@@ -155,19 +167,8 @@ TEST(LedgerWithEngine, OutcomesSurviveARestartAndNoPasswordReachesTheFiles) {
   reader.set(kApplied, 2, std::string(kPlanted), std::string(kUser));
   auto destination = std::make_shared<ScriptedDestination>();
   sync::Engine engine(io.get_executor(), **store, reader, fingerprint, Clock::real(), options);
-  engine.set_destinations({{destination, sync::LanePolicy{}}});
-  ASSERT_TRUE(engine.set_pairs(pairs));
-  ASSERT_TRUE(engine.load());
-  engine.start();
-  Observation o;
-  o.mount = "secret";
-  o.key = "nic/" + kApplied.str();
-  o.version = 2;
-  o.lineage = "2026-01-01T00:00:00Z";
-  engine.observe(o);
-  testing::run_for(io, [](sync::Engine* e) -> asio::awaitable<void> {
-    while (!e->idle()) co_await e->wait_for_change();
-  }(&engine));
+  start_engine(engine, destination, pairs);
+  observe_until_idle(io, engine, {kApplied}, 2);
   EXPECT_EQ(destination->pushes[kApplied.str()], 0);
   bool found = false;
   for (const auto& v : engine.snapshot()) {
