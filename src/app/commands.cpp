@@ -171,7 +171,7 @@ int command_check(const Config& config, bool online) {
         result = d ? std::string("KV v1, readable") : d.error().describe();
       }
       if (result.find("version") == std::string::npos && result != "KV v1, readable") rc = kExitFailure;
-      rows.push_back({"mapping " + m.gstin.str(), m.path, result});
+      rows.push_back({"mapping " + m.gstin.str(), std::string(m.path), result});
     }
     for (const auto& s : config.mapping_sets) {
       rows.push_back({"mapping set", s.prefix, "listed by the daemon at each sweep"});

@@ -188,8 +188,9 @@ Runtime::~Runtime() {
   if (store_) store_->close();
 }
 
-Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, const Config& config) {
-  std::unique_ptr<Runtime> rt(new Runtime(std::move(executor), config));
+Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, Config given) {
+  std::unique_ptr<Runtime> rt(new Runtime(std::move(executor), std::move(given)));
+  const Config& config = rt->config_;
   auto dir = ledger::StateDirectory::open(config.state_dir);
   if (!dir) return dir.error();
   rt->state_dir_.emplace(std::move(*dir));
@@ -239,7 +240,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, c
   rt->watcher_ = std::make_unique<watch::Watcher>(rt->ex_, *rt->vault_, wo, Clock::real(),
                                                   [self](const Observation& o) { self->engine_->observe(o); });
   std::vector<std::string> keys;
-  for (const auto& m : config.mappings) keys.push_back(m.path);
+  for (const auto& m : config.mappings) keys.emplace_back(m.path);
   std::vector<std::string> prefixes;
   for (const auto& s : config.mapping_sets) prefixes.push_back(s.prefix);
   rt->watcher_->set_keys(std::move(keys));
@@ -287,25 +288,34 @@ Result<void> Runtime::build_destinations(const Config& config,
   return {};
 }
 
-watch::KeyLocation Runtime::location_of(const std::string& path) const {
+watch::KeyLocation Runtime::location_of(std::string_view path) const {
   if (auto it = locations_.find(path); it != locations_.end()) return it->second;
   // The longest mount already detected for another key that holds this path.
   watch::KeyLocation best;
   for (const auto& [mount, kv] : mounts_) {
     if (path.size() > mount.size() + 1 && path.starts_with(mount) && path[mount.size()] == '/' &&
         mount.size() > best.mount.size()) {
-      best = {path, mount, path.substr(mount.size() + 1), kv};
+      best = {std::string(path), mount, std::string(path.substr(mount.size() + 1)), kv};
     }
   }
   if (!best.mount.empty()) return best;
   auto [mount, key] = split_mount(path);
-  return {path, mount, key, KvVersion::v2};
+  return {std::string(path), mount, key, KvVersion::v2};
 }
 
 std::vector<sync::PairConfig> Runtime::build_pairs() const {
+  // The watcher's own lists of set members (memory: a copy here was 32 bytes a GSTIN); none
+  // before it starts.
+  std::vector<const std::vector<Gstin>*> members;
+  std::size_t count = 0;
+  for (const auto& m : config_.mappings) count += m.destinations.size();
+  for (const auto& s : config_.mapping_sets) {
+    members.push_back(watcher_ ? watcher_->set_members(s.prefix) : nullptr);
+    if (members.back() != nullptr) count += members.back()->size() * s.destinations.size();
+  }
   std::vector<sync::PairConfig> out;
-  std::set<std::pair<std::string, std::string>> explicit_pairs;
-  auto source_for = [&](const std::string& path, const std::string& user, const std::string& pass) {
+  out.reserve(count);
+  auto source_for = [&](std::string_view path, const std::string& user, const std::string& pass) {
     sync::SourceRef src;
     const auto loc = location_of(path);
     src.mount = loc.mount;
@@ -316,22 +326,19 @@ std::vector<sync::PairConfig> Runtime::build_pairs() const {
     return src;
   };
   for (const auto& m : config_.mappings) {
-    for (const auto& d : m.destinations) {
-      explicit_pairs.insert({m.gstin.str(), d});
+    for (const auto& d : m.destinations)
       out.push_back({d, m.gstin, source_for(m.path, m.username_key, m.password_key)});
-    }
   }
-  for (const auto& s : config_.mapping_sets) {
-    // The watcher's own list (memory: a copy here was 32 bytes a GSTIN).
-    const auto* members = watcher_ ? watcher_->set_members(s.prefix) : nullptr;  // none before it starts
-    if (members == nullptr) continue;
-    for (const auto& g : *members) {
+  for (std::size_t i = 0; i < config_.mapping_sets.size(); ++i) {
+    if (members[i] == nullptr) continue;
+    const auto& s = config_.mapping_sets[i];
+    for (const auto& g : *members[i]) {
       for (const auto& d : s.destinations) {
-        if (!explicit_pairs.insert({g.str(), d}).second) continue;  // an explicit mapping wins
         out.push_back({d, g, source_for(s.prefix + g.str(), s.username_key, s.password_key)});
       }
     }
   }
+  sync::drop_repeated_pairs(out);  // an explicit mapping wins over a set, an earlier set over a later one
   return out;
 }
 
@@ -367,25 +374,24 @@ void Runtime::start_background(asio::cancellation_slot slot) {
   asio::co_spawn(ex_, both(vault_.get(), watcher_.get()), asio::bind_cancellation_slot(slot, asio::detached));
 }
 
-Result<void> Runtime::reconfigure(const Config& next) {
+Result<void> Runtime::reconfigure(Config next) {
   std::map<std::string, std::shared_ptr<destinations::Destination>> fresh;
   if (auto r = build_destinations(next, fresh); !r) return r;
   auto token = read_token_file(next.api.token_file);
   if (!token) return Error(token.error().code, next.where("api.token_file") + ": " + token.error().message);
   std::vector<std::pair<std::shared_ptr<destinations::Destination>, sync::LanePolicy>> lanes;
   for (const auto& d : next.destinations) lanes.emplace_back(fresh.at(d.name), d.lane);
-  const Config previous = config_;
-  config_ = next;
+  Config previous = std::exchange(config_, std::move(next));
   engine_->set_destinations(std::move(lanes));
   if (auto r = engine_->set_pairs(build_pairs()); !r) {
-    config_ = previous;
+    config_ = std::move(previous);
     return r;
   }
   destinations_ = std::move(fresh);
   std::vector<std::string> keys;
-  for (const auto& m : next.mappings) keys.push_back(m.path);
+  for (const auto& m : config_.mappings) keys.emplace_back(m.path);
   std::vector<std::string> prefixes;
-  for (const auto& s : next.mapping_sets) prefixes.push_back(s.prefix);
+  for (const auto& s : config_.mapping_sets) prefixes.push_back(s.prefix);
   watcher_->set_keys(std::move(keys));
   watcher_->set_prefixes(std::move(prefixes));
   if (api_) api_->set_bearer_token(std::move(*token));

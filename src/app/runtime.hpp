@@ -41,7 +41,7 @@ class Runtime {
  public:
   /// Opens the state directory (taking its lock), the fingerprint key and the ledger; builds
   /// the Vault client, destinations, engine and watcher and loads the ledger. Blocks briefly.
-  static Result<std::unique_ptr<Runtime>> open(boost::asio::any_io_executor executor, const Config& config);
+  static Result<std::unique_ptr<Runtime>> open(boost::asio::any_io_executor executor, Config config);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -50,8 +50,11 @@ class Runtime {
   [[nodiscard]] std::string api_address() const;
   /// Token lifetime manager and watcher, until `slot` is signalled.
   void start_background(boost::asio::cancellation_slot slot);
-  /// Applies a new configuration's mappings, destinations, API token and log settings.
-  Result<void> reconfigure(const Config& next);
+  /// Applies a new configuration's mappings, destinations and API token, and keeps it; on an
+  /// error the current one stays.
+  Result<void> reconfigure(Config next);
+  /// The configuration in effect: the runtime is its only holder (10,000 mappings are MiBs).
+  [[nodiscard]] const Config& config() const noexcept { return config_; }
   /// Stops the watcher, gives the engine `grace`, stops the API and the clients.
   boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);
 
@@ -79,7 +82,7 @@ class Runtime {
                                   std::map<std::string, std::shared_ptr<destinations::Destination>>& out);
   /// Where the pairs read `path` from: its detected location, else under the longest mount
   /// detected for another key, else a guess from its first segment (KV v2) until Vault says.
-  watch::KeyLocation location_of(const std::string& path) const;
+  watch::KeyLocation location_of(std::string_view path) const;
   std::vector<sync::PairConfig> build_pairs() const;
   void apply_pairs();
   void add_metrics(api::MetricsWriter& w) const;
@@ -97,9 +100,9 @@ class Runtime {
   std::unique_ptr<sync::Engine> engine_;
   std::unique_ptr<watch::Watcher> watcher_;
   std::unique_ptr<api::ApiServer> api_;
-  std::map<std::string, std::vector<std::string>> invalid_keys_;  // mapping-set prefix → keys not GSTINs
-  std::map<std::string, watch::KeyLocation> locations_;           // path → detected mount/KV version
-  std::map<std::string, KvVersion> mounts_;                       // mount path → KV version, as detected
+  std::map<std::string, std::vector<std::string>> invalid_keys_;      // mapping-set prefix → keys not GSTINs
+  std::map<std::string, watch::KeyLocation, std::less<>> locations_;  // path → detected mount/KV version
+  std::map<std::string, KvVersion> mounts_;                           // mount path → KV version, as detected
   std::uint64_t outcomes_seen_ = 0;     // delivery outcomes at the last release_memory_when_settled()
   std::uint64_t released_at_work_ = 0;  // sweeps + outcomes when memory was last given back
 };

@@ -5,6 +5,7 @@
 #include "nicsync/ledger/sqlite_store.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -597,9 +598,11 @@ struct SqliteStore::Impl {
         std::unique_lock lock(mu);
         if (!cache_released && !cv.wait_for(lock, kReleaseCacheAfter, [&] { return closed || !queue.empty(); })) {
           // Idle: the page cache (up to 2 MiB, filled by a burst of writes) goes back to the
-          // allocator; the next write reads its pages again from the OS's cache.
+          // allocator and from there to the system, whenever the daemon's own trim ran (often
+          // before this); the next write reads its pages again from the OS's cache.
           lock.unlock();
           sqlite3_db_release_memory(db.get());
+          ::malloc_trim(0);
           cache_released = true;
           continue;
         }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <deque>
+#include <numeric>
 #include <queue>
 #include <random>
 #include <string_view>
@@ -331,6 +332,30 @@ struct Pair {
 bool id_less(const PairConfig& a, const PairConfig& b) {
   return std::tie(a.destination, a.gstin.str()) < std::tie(b.destination, b.gstin.str());
 }
+
+}  // namespace
+
+void drop_repeated_pairs(std::vector<PairConfig>& pairs) {
+  // Positions sorted, not a set of the names: with 10,000 pairs its nodes, freed between the
+  // long-lived texts the caller allocated meanwhile, left as many holes in the heap.
+  std::vector<std::size_t> order(pairs.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return id_less(pairs[a], pairs[b]); });
+  std::vector<bool> repeated(pairs.size(), false);
+  for (std::size_t i = 1; i < order.size(); ++i) {
+    if (!id_less(pairs[order[i - 1]], pairs[order[i]])) repeated[order[i]] = true;
+  }
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    if (repeated[i]) continue;
+    if (kept != i) pairs[kept] = std::move(pairs[i]);
+    ++kept;
+  }
+  pairs.erase(pairs.begin() + static_cast<std::ptrdiff_t>(kept), pairs.end());
+}
+
+namespace {
 
 /// (Vault key, mount) order: how observations find their pairs.
 bool path_less(const Pair& a, const Pair& b) {

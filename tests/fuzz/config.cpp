@@ -17,7 +17,7 @@ NICSYNC_FUZZ_TARGET(config) {
     NICSYNC_FUZZ_CHECK(config, config.error().message.starts_with("fuzz.toml"));
     return 0;
   }
-  auto vault_path_ok = [](const std::string& p) { return vault::VaultPath::parse(p).has_value(); };
+  auto vault_path_ok = [](std::string_view p) { return vault::VaultPath::parse(p).has_value(); };
   for (const auto& m : config->mappings) {
     NICSYNC_FUZZ_CHECK(config, vault_path_ok(m.path));
     auto [mount, key] = app::split_mount(m.path);

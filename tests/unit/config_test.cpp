@@ -132,10 +132,57 @@ TEST(Config, ReadsEverySection) {
   ASSERT_EQ(erp.secret_headers.size(), 1u);
   EXPECT_EQ(erp.secret_headers[0].prefix, "Bearer ");
   ASSERT_EQ(c->mappings.size(), 2u);
+  EXPECT_EQ(c->mappings[0].gstin.str(), "07AAFCD5862R1ZX");
+  EXPECT_EQ(c->mappings[0].path, "secret/nic/07AAFCD5862R1ZX");
   EXPECT_EQ(c->mappings[0].destinations, (std::vector<std::string>{"cleartax", "erp"}));
+  EXPECT_EQ(c->mappings[0].username_key, "username");
+  EXPECT_EQ(c->mappings[0].password_key, "password");
+  EXPECT_EQ(c->mappings[1].gstin.str(), "27AAPFU0939F1ZV");
+  EXPECT_EQ(c->mappings[1].path, "kv/team/27AAPFU0939F1ZV");
+  EXPECT_EQ(c->mappings[1].destinations, (std::vector<std::string>{"cleartax"}));
   EXPECT_EQ(c->mappings[1].username_key, "user");
+  EXPECT_EQ(c->mappings[1].password_key, "pass");
   ASSERT_EQ(c->mapping_sets.size(), 1u);
   EXPECT_EQ(c->mapping_sets[0].prefix, "secret/nic/bulk/");
+}
+
+// Mappings keep their own GSTIN, path, destinations and field names, in file order, while the
+// destinations and field names they have in common are held once.
+TEST(Config, MappingListKeepsEachMappingAndSharesWhatTheyHaveInCommon) {
+  MappingList list;
+  auto add = [&](const char* gstin, std::string path, std::vector<std::string> dests, std::string user) {
+    list.push_back({Gstin::parse(gstin).value(), std::move(path), std::move(dests), std::move(user), "password"});
+  };
+  add("07AAFCD5862R1ZX", "secret/nic/07AAFCD5862R1ZX", {"cleartax"}, "username");
+  add("27AAPFU0939F1ZV", "kv/a-much-longer-team-folder/27AAPFU0939F1ZV", {"cleartax", "erp"}, "username");
+  add("29AAGCB7383J1Z4", "secret/nic/29AAGCB7383J1Z4", {"cleartax"}, "username");
+  add("07AAFCD5862R1ZX", "x/y", {"cleartax"}, "user");  // same route but for the field name
+  list.shrink_to_fit();
+  ASSERT_EQ(list.size(), 4u);
+  EXPECT_FALSE(list.empty());
+  std::vector<std::string> seen;
+  for (const auto& m : list) {
+    seen.push_back(m.gstin.str() + " " + std::string(m.path) + " " + m.username_key + "/" + m.password_key + " " +
+                   std::to_string(m.destinations.size()));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"07AAFCD5862R1ZX secret/nic/07AAFCD5862R1ZX username/password 1",
+                                            "27AAPFU0939F1ZV kv/a-much-longer-team-folder/27AAPFU0939F1ZV "
+                                            "username/password 2",
+                                            "29AAGCB7383J1Z4 secret/nic/29AAGCB7383J1Z4 username/password 1",
+                                            "07AAFCD5862R1ZX x/y user/password 1"}));
+  EXPECT_EQ(list[1].destinations, (std::vector<std::string>{"cleartax", "erp"}));
+  // Held once: the first and third mappings read the same destinations and field names.
+  EXPECT_EQ(&list[0].destinations, &list[2].destinations);
+  EXPECT_EQ(&list[0].username_key, &list[2].username_key);
+  EXPECT_NE(&list[0].destinations, &list[1].destinations);
+  EXPECT_NE(&list[0].username_key, &list[3].username_key);
+  // A copy is a list of its own.
+  const MappingList copy = list;
+  list.push_back({Gstin::parse("07AAFCD5862R1ZX").value(), "secret/other", {"erp"}, "username", "password"});
+  EXPECT_EQ(copy.size(), 4u);
+  EXPECT_EQ(copy[3].path, "x/y");
+  EXPECT_EQ(list[4].path, "secret/other");
+  EXPECT_THROW((void)list[5], std::out_of_range);
 }
 
 TEST(Config, EnvironmentDefaultsForSystemd) {

@@ -141,6 +141,29 @@ class EngineTest : public ::testing::Test {
   std::unique_ptr<Engine> engine_;
 };
 
+TEST(DropRepeatedPairs, KeepsTheFirstOfEachDestinationAndGstinInOrder) {
+  const Gstin a = Gstin::parse("07AAFCD5862R1ZX").value();
+  const Gstin b = Gstin::parse("27AAPFU0939F1ZV").value();
+  auto pair = [](std::string dest, const Gstin& g, std::string mount) {
+    return PairConfig{std::move(dest), g, SourceRef{std::move(mount), "nic/" + g.str()}};
+  };
+  std::vector<PairConfig> pairs = {
+      pair("cleartax", b, "explicit"),  // an explicit mapping, listed first
+      pair("cleartax", a, "explicit"), pair("erp", a, "explicit"),
+      pair("cleartax", a, "set-1"),  // the same GSTIN and destination again, from a set
+      pair("cleartax", b, "set-1"),    pair("cleartax", b, "set-2"),
+      pair("erp", b, "set-2"),  // new: kept
+  };
+  drop_repeated_pairs(pairs);
+  std::vector<std::string> kept;
+  for (const auto& p : pairs) kept.push_back(p.destination + " " + p.gstin.str() + " " + p.source.mount);
+  EXPECT_EQ(kept, (std::vector<std::string>{"cleartax 27AAPFU0939F1ZV explicit", "cleartax 07AAFCD5862R1ZX explicit",
+                                            "erp 07AAFCD5862R1ZX explicit", "erp 27AAPFU0939F1ZV set-2"}));
+  std::vector<PairConfig> none;
+  drop_repeated_pairs(none);
+  EXPECT_TRUE(none.empty());
+}
+
 TEST_F(EngineTest, DeliversANewVersionOnceAndRecordsIt) {
   reader_.set(kG1, 1, "Pass#1");
   start();

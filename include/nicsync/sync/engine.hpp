@@ -51,6 +51,11 @@ struct PairConfig {
   friend bool operator==(const PairConfig&, const PairConfig&) = default;
 };
 
+/// Keeps the first of the pairs that name the same destination and GSTIN, in their order (an
+/// explicit mapping listed before the mapping sets wins over them). Engine::set_pairs refuses
+/// such repeats.
+void drop_repeated_pairs(std::vector<PairConfig>& pairs);
+
 /// Reads one credential version from Vault (the app wires it to vault::Client; tests fake it).
 class CredentialReader {
  public:
