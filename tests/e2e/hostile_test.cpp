@@ -499,7 +499,10 @@ TEST_F(HostileE2E, CheckRejectsEmptyBinaryHugeDeepAndDanglingConfigs) {
   std::string binary =
       "\x7f"
       "ELF\x02\x01\x01";
-  binary += std::string("\0\0\0\0\0\0\0\0\x03\0>\0", 16);
+  // The rest of an ELF header's identification (9 zero bytes), then e_type ET_DYN and e_machine
+  // x86-64: 13 bytes (a length of 16 read past the literal, which ASan reports).
+  constexpr char kElfRest[] = "\0\0\0\0\0\0\0\0\0\x03\0>\0";
+  binary.append(kElfRest, sizeof kElfRest - 1);
   const std::vector<Case> cases = {
       {"empty", "", "[vault]"},
       {"binary", binary, "not a text file"},
