@@ -239,12 +239,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, C
   Runtime* self = rt.get();
   rt->watcher_ = std::make_unique<watch::Watcher>(rt->ex_, *rt->vault_, wo, Clock::real(),
                                                   [self](const Observation& o) { self->engine_->observe(o); });
-  std::vector<std::string> keys;
-  for (const auto& m : config.mappings) keys.emplace_back(m.path);
-  std::vector<std::string> prefixes;
-  for (const auto& s : config.mapping_sets) prefixes.push_back(s.prefix);
-  rt->watcher_->set_keys(std::move(keys));
-  rt->watcher_->set_prefixes(std::move(prefixes));
+  rt->watch_mapped_keys();
   rt->watcher_->on_set_listing([self](const watch::SetListing& l) {
     self->invalid_keys_[l.prefix] = l.invalid_keys;
     if (!l.added.empty() || !l.removed.empty()) self->apply_pairs();
@@ -326,8 +321,9 @@ std::vector<sync::PairConfig> Runtime::build_pairs() const {
     return src;
   };
   for (const auto& m : config_.mappings) {
-    for (const auto& d : m.destinations)
+    for (const auto& d : m.destinations) {
       out.push_back({d, m.gstin, source_for(m.path, m.username_key, m.password_key)});
+    }
   }
   for (std::size_t i = 0; i < config_.mapping_sets.size(); ++i) {
     if (members[i] == nullptr) continue;
@@ -340,6 +336,15 @@ std::vector<sync::PairConfig> Runtime::build_pairs() const {
   }
   sync::drop_repeated_pairs(out);  // an explicit mapping wins over a set, an earlier set over a later one
   return out;
+}
+
+void Runtime::watch_mapped_keys() {
+  std::vector<std::string> keys;
+  for (const auto& m : config_.mappings) keys.emplace_back(m.path);
+  std::vector<std::string> prefixes;
+  for (const auto& s : config_.mapping_sets) prefixes.push_back(s.prefix);
+  watcher_->set_keys(std::move(keys));
+  watcher_->set_prefixes(std::move(prefixes));
 }
 
 void Runtime::apply_pairs() {
@@ -388,12 +393,7 @@ Result<void> Runtime::reconfigure(Config next) {
     return r;
   }
   destinations_ = std::move(fresh);
-  std::vector<std::string> keys;
-  for (const auto& m : config_.mappings) keys.emplace_back(m.path);
-  std::vector<std::string> prefixes;
-  for (const auto& s : config_.mapping_sets) prefixes.push_back(s.prefix);
-  watcher_->set_keys(std::move(keys));
-  watcher_->set_prefixes(std::move(prefixes));
+  watch_mapped_keys();
   if (api_) api_->set_bearer_token(std::move(*token));
   return {};
 }

@@ -84,6 +84,8 @@ class Runtime {
   /// detected for another key, else a guess from its first segment (KV v2) until Vault says.
   watch::KeyLocation location_of(std::string_view path) const;
   std::vector<sync::PairConfig> build_pairs() const;
+  /// Gives the watcher the keys and mapping-set folders of the configuration in effect.
+  void watch_mapped_keys();
   void apply_pairs();
   void add_metrics(api::MetricsWriter& w) const;
 

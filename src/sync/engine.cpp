@@ -103,7 +103,7 @@ class HeldLineage {
  public:
   HeldLineage() = default;
   explicit HeldLineage(std::string_view text) {
-    if (auto t = parse_rfc3339(text); t && go_rfc3339_nano(*t) == text) {
+    if (auto t = parse_rfc3339(text); t && format_rfc3339_nano(*t) == text) {
       ns_ = t->time_since_epoch().count();
       compact_ = true;
     } else {
@@ -112,32 +112,18 @@ class HeldLineage {
   }
 
   [[nodiscard]] std::string text() const {
-    if (compact_) return go_rfc3339_nano(SystemTimeNs(SystemTimeNs::duration(ns_)));
+    if (compact_) return format_rfc3339_nano(SystemTimeNs(SystemTimeNs::duration(ns_)));
     return std::string(text_.view());
+  }
+  /// The time it names, if it is one.
+  [[nodiscard]] std::optional<SystemTimeNs> time() const {
+    if (compact_) return SystemTimeNs(SystemTimeNs::duration(ns_));
+    return parse_rfc3339(text_.view());
   }
   [[nodiscard]] bool operator==(std::string_view text) const {
     if (!compact_) return text_.view() == text;
     auto t = parse_rfc3339(text);
-    return t && t->time_since_epoch().count() == ns_ && go_rfc3339_nano(*t) == text;
-  }
-
-  /// Go's RFC3339Nano in UTC.
-  static std::string go_rfc3339_nano(SystemTimeNs t) {
-    using namespace std::chrono;
-    const auto day = floor<days>(t);
-    const year_month_day ymd{day};
-    const hh_mm_ss hms{t - day};
-    std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
-                                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                                  hms.hours().count(), hms.minutes().count(), hms.seconds().count());
-    if (auto frac = hms.subseconds().count(); frac != 0) {
-      std::string digits = fmt::format("{:09}", frac);
-      while (digits.back() == '0') digits.pop_back();
-      out += '.';
-      out += digits;
-    }
-    out += 'Z';
-    return out;
+    return t && t->time_since_epoch().count() == ns_ && format_rfc3339_nano(*t) == text;
   }
 
  private:
@@ -398,7 +384,7 @@ struct RetryEntry {
 int compare_version(std::int64_t version, std::string_view lineage, const HeldVersion& ref) {
   if (ref.lineage == lineage) return version < ref.version ? -1 : (version > ref.version ? 1 : 0);
   auto a = parse_rfc3339(lineage);
-  auto b = parse_rfc3339(ref.lineage.text());
+  auto b = ref.lineage.time();
   if (a && b) return *a > *b ? 1 : -1;
   return 1;  // unknown lineage formats: treat a different one as news rather than lose it
 }
