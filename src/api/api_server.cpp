@@ -27,7 +27,7 @@ json::value time_or_null(std::chrono::system_clock::time_point t) {
 
 json::value version_or_null(const std::optional<ledger::VersionRef>& v) {
   if (!v) return nullptr;
-  return json::value(v->version);
+  return json::value(v->version.number);
 }
 
 http::ServerResponse json_response(int status, const json::value& body) {
@@ -158,7 +158,7 @@ json::object render_status(const sync::Engine& engine, const ApiHooks& hooks) {
     json::object p;
     p["gstin"] = v.config.gstin.str();
     p["destination"] = v.config.destination;
-    p["vault_path"] = v.config.source.path();
+    p["vault_path"] = v.config.source.path;
     p["state"] = ledger::to_string(r.state);
     p["applied_version"] = version_or_null(r.applied);
     p["applied_at"] = time_or_null(r.applied_at);
@@ -168,7 +168,9 @@ json::object render_status(const sync::Engine& engine, const ApiHooks& hooks) {
       p["applied_age_seconds"] = nullptr;
     }
     p["pending_version"] = version_or_null(r.pending);
-    p["target_version"] = v.target_version ? json::value(*v.target_version) : json::value(nullptr);
+    // The version the pair works towards, when it is a readable one.
+    const bool target = v.target && v.target->state == SourceState::present;
+    p["target_version"] = target ? json::value(v.target->number) : json::value(nullptr);
     p["in_flight"] = v.in_flight;
     p["attempts"] = r.attempts;
     p["next_attempt_at"] = r.state == PairState::retrying ? time_or_null(r.next_attempt_at) : json::value(nullptr);
@@ -267,7 +269,7 @@ struct ApiServer::Impl {
       out.emplace_back(json::object{{"at", format_rfc3339(h.at)},
                                     {"gstin", h.gstin},
                                     {"destination", h.destination},
-                                    {"version", h.version},
+                                    {"version", h.version.number},
                                     {"outcome", ledger::to_string(h.outcome)},
                                     {"attempt", h.attempt},
                                     {"error_class", h.error_class},

@@ -153,21 +153,16 @@ int command_check(const Config& config, bool online) {
       co_return kExitFailure;
     }
     for (const auto& m : config.mappings) {
-      auto vp = vault::VaultPath::parse(m.path);
       std::string result;
-      if (!vp) {
-        result = vp.error().describe();
-      } else if (auto mount = co_await vault.detect_mount(*vp); !mount) {
-        result = mount.error().describe();
-      } else if (auto kv = mount->split(*vp); !kv) {
-        result = kv.error().describe();
-      } else if (mount->version == KvVersion::v2) {
-        auto md = co_await vault.read_kv2_metadata(*kv);
+      if (auto where = co_await vault.locate(m.path); !where) {
+        result = where.error().describe();
+      } else if (where->kv == KvVersion::v2) {
+        auto md = co_await vault.read_kv2_metadata(where->path);
         result = md ? fmt::format("KV v2, version {} ({})", md->current_version,
                                   to_string(md->current_state(std::chrono::system_clock::now())))
                     : md.error().describe();
       } else {
-        auto d = co_await vault.read_kv1(*kv);
+        auto d = co_await vault.read_kv1(where->path);
         result = d ? std::string("KV v1, readable") : d.error().describe();
       }
       if (result.find("version") == std::string::npos && result != "KV v1, readable") rc = kExitFailure;
@@ -356,7 +351,7 @@ int command_history(const Config& config, const std::string& gstin_text, std::si
     for (const auto& e : *h) {
       entries.emplace_back(json::object{{"at", format_rfc3339(e.at)},
                                         {"destination", e.destination},
-                                        {"version", e.version},
+                                        {"version", e.version.number},
                                         {"outcome", ledger::to_string(e.outcome)},
                                         {"attempt", e.attempt},
                                         {"error_code", e.error_code},

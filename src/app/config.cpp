@@ -587,31 +587,6 @@ Result<Config> load_config_file(const std::string& path, const ConfigEnvironment
   return parse_config(text, path, env);
 }
 
-void MappingList::push_back(MappingConfig m) {
-  if (paths_.size() + m.path.size() > std::numeric_limits<std::uint32_t>::max()) {
-    throw std::length_error("mapping paths exceed 4 GiB");
-  }
-  Route route{std::move(m.destinations), std::move(m.username_key), std::move(m.password_key)};
-  auto [it, added] = route_ids_.try_emplace(std::move(route), static_cast<std::uint32_t>(routes_.size()));
-  if (added) routes_.push_back(it->first);
-  entries_.push_back({std::move(m.gstin), static_cast<std::uint32_t>(paths_.size()),
-                      static_cast<std::uint32_t>(m.path.size()), it->second});
-  paths_ += m.path;
-}
-
-void MappingList::shrink_to_fit() {
-  entries_.shrink_to_fit();
-  paths_.shrink_to_fit();
-  routes_.shrink_to_fit();
-}
-
-MappingView MappingList::operator[](std::size_t i) const {
-  const Entry& e = entries_.at(i);
-  const Route& r = routes_[e.route];
-  return {e.gstin, std::string_view(paths_).substr(e.path_begin, e.path_size), r.destinations, r.username_key,
-          r.password_key};
-}
-
 std::string Config::where(std::string_view key) const {
   if (auto it = key_lines.find(key); it != key_lines.end()) return fmt::format("{}:{}: {}", source, it->second, key);
   return fmt::format("{}: {}", source, key);

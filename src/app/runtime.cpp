@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "nicsync/core/duration.hpp"
+#include "nicsync/sync/news.hpp"
 
 namespace nicsync::app {
 namespace asio = boost::asio;
@@ -225,7 +226,8 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, C
   std::vector<std::pair<std::shared_ptr<destinations::Destination>, sync::LanePolicy>> lanes;
   for (const auto& d : config.destinations) lanes.emplace_back(rt->destinations_.at(d.name), d.lane);
   rt->engine_->set_destinations(std::move(lanes));
-  if (auto r = rt->engine_->set_pairs(rt->build_pairs()); !r) return r.error();
+  rt->mapper_ = std::make_unique<sync::Mapper>(*rt->engine_);
+  if (auto r = rt->mapper_->configure(config.mappings, config.mapping_sets); !r) return r.error();
   if (auto r = rt->engine_->load(); !r) return r.error();
   rt->engine_->start();
 
@@ -238,26 +240,18 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, C
   wo.gstin_mode = config.gstin_mode;
   Runtime* self = rt.get();
   rt->watcher_ = std::make_unique<watch::Watcher>(rt->ex_, *rt->vault_, wo, Clock::real(),
-                                                  [self](const Observation& o) { self->engine_->observe(o); });
+                                                  [self](const watch::WatchEvent& e) { self->on_watch_event(e); });
   rt->watch_mapped_keys();
-  rt->watcher_->on_set_listing([self](const watch::SetListing& l) {
-    self->invalid_keys_[l.prefix] = l.invalid_keys;
-    if (!l.added.empty() || !l.removed.empty()) self->apply_pairs();
-  });
-  rt->watcher_->on_location([self](const watch::KeyLocation& loc) {
-    auto same = [&](const watch::KeyLocation& a) { return a.mount == loc.mount && a.key == loc.key && a.kv == loc.kv; };
-    const bool assumed_right = same(self->location_of(loc.path));
-    if (!loc.mount.empty()) self->mounts_[loc.mount] = loc.kv;
-    // Kept only where the mounts detected so far do not already say it (memory: with 100,000
-    // keys under one mount, one entry per key cost ~300 bytes each).
-    self->locations_.erase(loc.path);
-    if (!same(self->location_of(loc.path))) self->locations_[loc.path] = loc;
-    // Rebuilding the pairs is O(pairs): only when the pairs read this key from somewhere else
-    // (once per mount, since the other keys under it are then assumed right; not once per key,
-    // which made the first sweep of 10,000 keys quadratic).
-    if (!assumed_right) self->apply_pairs();
-  });
   return rt;
+}
+
+void Runtime::on_watch_event(const watch::WatchEvent& event) {
+  if (const auto* o = std::get_if<Observation>(&event)) {
+    mapper_->observe(*o);
+  } else if (const auto* l = std::get_if<watch::SetListing>(&event)) {
+    invalid_keys_[l->prefix] = l->invalid_keys;
+    mapper_->set_listed(l->prefix, l->gstins);
+  }
 }
 
 Result<void> Runtime::build_destinations(const Config& config,
@@ -283,72 +277,9 @@ Result<void> Runtime::build_destinations(const Config& config,
   return {};
 }
 
-watch::KeyLocation Runtime::location_of(std::string_view path) const {
-  if (auto it = locations_.find(path); it != locations_.end()) return it->second;
-  // The longest mount already detected for another key that holds this path.
-  watch::KeyLocation best;
-  for (const auto& [mount, kv] : mounts_) {
-    if (path.size() > mount.size() + 1 && path.starts_with(mount) && path[mount.size()] == '/' &&
-        mount.size() > best.mount.size()) {
-      best = {std::string(path), mount, std::string(path.substr(mount.size() + 1)), kv};
-    }
-  }
-  if (!best.mount.empty()) return best;
-  auto [mount, key] = split_mount(path);
-  return {std::string(path), mount, key, KvVersion::v2};
-}
-
-std::vector<sync::PairConfig> Runtime::build_pairs() const {
-  // The watcher's own lists of set members (memory: a copy here was 32 bytes a GSTIN); none
-  // before it starts.
-  std::vector<const std::vector<Gstin>*> members;
-  std::size_t count = 0;
-  for (const auto& m : config_.mappings) count += m.destinations.size();
-  for (const auto& s : config_.mapping_sets) {
-    members.push_back(watcher_ ? watcher_->set_members(s.prefix) : nullptr);
-    if (members.back() != nullptr) count += members.back()->size() * s.destinations.size();
-  }
-  std::vector<sync::PairConfig> out;
-  out.reserve(count);
-  auto source_for = [&](std::string_view path, const std::string& user, const std::string& pass) {
-    sync::SourceRef src;
-    const auto loc = location_of(path);
-    src.mount = loc.mount;
-    src.key = loc.key;
-    src.kv = loc.kv;
-    src.username_field = user;
-    src.password_field = pass;
-    return src;
-  };
-  for (const auto& m : config_.mappings) {
-    for (const auto& d : m.destinations) {
-      out.push_back({d, m.gstin, source_for(m.path, m.username_key, m.password_key)});
-    }
-  }
-  for (std::size_t i = 0; i < config_.mapping_sets.size(); ++i) {
-    if (members[i] == nullptr) continue;
-    const auto& s = config_.mapping_sets[i];
-    for (const auto& g : *members[i]) {
-      for (const auto& d : s.destinations) {
-        out.push_back({d, g, source_for(s.prefix + g.str(), s.username_key, s.password_key)});
-      }
-    }
-  }
-  sync::drop_repeated_pairs(out);  // an explicit mapping wins over a set, an earlier set over a later one
-  return out;
-}
-
 void Runtime::watch_mapped_keys() {
-  std::vector<std::string> keys;
-  for (const auto& m : config_.mappings) keys.emplace_back(m.path);
-  std::vector<std::string> prefixes;
-  for (const auto& s : config_.mapping_sets) prefixes.push_back(s.prefix);
-  watcher_->set_keys(std::move(keys));
-  watcher_->set_prefixes(std::move(prefixes));
-}
-
-void Runtime::apply_pairs() {
-  if (auto r = engine_->set_pairs(build_pairs()); !r) spdlog::error("mappings: {}", r.error().message);
+  watcher_->set_keys(mapper_->watched_keys());
+  watcher_->set_prefixes(mapper_->watched_prefixes());
 }
 
 Result<void> Runtime::start_api() {
@@ -388,7 +319,9 @@ Result<void> Runtime::reconfigure(Config next) {
   for (const auto& d : next.destinations) lanes.emplace_back(fresh.at(d.name), d.lane);
   Config previous = std::exchange(config_, std::move(next));
   engine_->set_destinations(std::move(lanes));
-  if (auto r = engine_->set_pairs(build_pairs()); !r) {
+  // The mapper keeps the lists of config_ by reference: on an error it keeps its pairs, and the
+  // lists it refers to get their previous contents back.
+  if (auto r = mapper_->configure(config_.mappings, config_.mapping_sets); !r) {
     config_ = std::move(previous);
     return r;
   }
@@ -556,7 +489,7 @@ asio::awaitable<Result<api::TriggerReport>> Runtime::trigger(api::TriggerRequest
     if (seen.count(g) == 0) report.errors.push_back(fmt::format("GSTIN {} is not mapped to any destination", g.str()));
   }
   std::set<std::string> path_set;
-  for (const auto& v : selected) path_set.insert(v.config.source.path());
+  for (const auto& v : selected) path_set.insert(v.config.source.path);
   std::vector<std::string> paths(path_set.begin(), path_set.end());
   if (paths.empty()) co_return report;
   auto reads = co_await watcher_->read_now(paths, request.force, /*emit=*/!request.dry_run);
@@ -566,18 +499,33 @@ asio::awaitable<Result<api::TriggerReport>> Runtime::trigger(api::TriggerRequest
   if (request.dry_run) {
     for (const auto& v : selected) {
       api::TriggerItem item{v.config.gstin.str(), v.config.destination, "", std::nullopt, ""};
-      const auto& r = by_path[v.config.source.path()];
+      const auto& r = by_path[v.config.source.path];
       if (r.error) {
         item.result = "error";
         item.message = r.error->describe();
-      } else if (!r.observation || r.observation->state != SourceState::present) {
+      } else if (!r.observation || r.observation->version.state != SourceState::present) {
         item.result = "source_deleted";
         item.message = "the current Vault version is not readable; nothing would be pushed";
       } else {
-        item.version = r.observation->version;
-        const bool same = v.record.applied && v.record.applied->version == r.observation->version &&
-                          (v.config.source.kv == KvVersion::v1 || v.record.applied->lineage == r.observation->lineage);
-        item.result = request.force || !same ? "would_push" : "up_to_date";
+        // The engine's own rule (sync/news.hpp) says what a sync would do.
+        item.version = r.observation->version.number;
+        sync::PairPosition position;
+        position.state = v.record.state;
+        if (v.record.applied) position.applied = &v.record.applied->version;
+        if (v.record.pending) position.pending = &v.record.pending->version;
+        if (v.target) position.target = &*v.target;
+        position.target_forced = v.target_forced;
+        position.delivering = v.in_flight;
+        const sync::News news = sync::is_news(*r.observation, position);
+        if (news == sync::News::version) {
+          item.result = "would_push";
+        } else if (v.record.state == ledger::PairState::in_sync || news == sync::News::content_check) {
+          item.result = "up_to_date";
+        } else {
+          // Waiting for a different version (parked, rejected) or already under way.
+          item.result = std::string(ledger::to_string(v.record.state));
+          item.message = v.record.last_error_message;
+        }
       }
       report.items.push_back(std::move(item));
     }
@@ -589,7 +537,7 @@ asio::awaitable<Result<api::TriggerReport>> Runtime::trigger(api::TriggerRequest
     for (const auto& now : engine_->snapshot()) {
       for (const auto& v : selected) {
         if (now.config.gstin == v.config.gstin && now.config.destination == v.config.destination &&
-            (now.in_flight || (now.target_version && now.record.state == ledger::PairState::pending))) {
+            (now.in_flight || (now.target && now.record.state == ledger::PairState::pending))) {
           return false;
         }
       }
@@ -606,19 +554,19 @@ asio::awaitable<Result<api::TriggerReport>> Runtime::trigger(api::TriggerRequest
   for (auto& v : engine_->snapshot()) after.emplace(std::make_pair(v.config.gstin.str(), v.config.destination), v);
   for (const auto& v : selected) {
     api::TriggerItem item{v.config.gstin.str(), v.config.destination, "", std::nullopt, ""};
-    const auto& r = by_path[v.config.source.path()];
+    const auto& r = by_path[v.config.source.path];
     auto it = after.find({v.config.gstin.str(), v.config.destination});
     if (r.error) {
       item.result = "error";
       item.message = r.error->describe();
     } else if (it != after.end()) {
       const auto& rec = it->second.record;
-      if (rec.applied) item.version = rec.applied->version;
+      if (rec.applied) item.version = rec.applied->version.number;
       if (rec.state == ledger::PairState::in_sync) {
         item.result = rec.applied_at != v.record.applied_at ? "pushed" : "up_to_date";
       } else {
         item.result = std::string(ledger::to_string(rec.state));
-        if (rec.pending) item.version = rec.pending->version;
+        if (rec.pending) item.version = rec.pending->version.number;
         item.message = rec.last_error_message;
         if (it->second.in_flight) item.message = "still in progress after " + format_duration(wait);
       }

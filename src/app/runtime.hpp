@@ -20,6 +20,7 @@
 #include "nicsync/ledger/sqlite_store.hpp"
 #include "nicsync/ledger/state_directory.hpp"
 #include "nicsync/sync/engine.hpp"
+#include "nicsync/sync/mapper.hpp"
 #include "nicsync/vault/client.hpp"
 #include "nicsync/watch/watcher.hpp"
 
@@ -80,13 +81,10 @@ class Runtime {
   Runtime(boost::asio::any_io_executor executor, Config config);
   Result<void> build_destinations(const Config& config,
                                   std::map<std::string, std::shared_ptr<destinations::Destination>>& out);
-  /// Where the pairs read `path` from: its detected location, else under the longest mount
-  /// detected for another key, else a guess from its first segment (KV v2) until Vault says.
-  watch::KeyLocation location_of(std::string_view path) const;
-  std::vector<sync::PairConfig> build_pairs() const;
   /// Gives the watcher the keys and mapping-set folders of the configuration in effect.
   void watch_mapped_keys();
-  void apply_pairs();
+  /// Where the watcher's events go: observations and listings to the mapper.
+  void on_watch_event(const watch::WatchEvent& event);
   void add_metrics(api::MetricsWriter& w) const;
 
   boost::asio::any_io_executor ex_;
@@ -100,11 +98,10 @@ class Runtime {
   std::unique_ptr<VaultSecretSource> secrets_;
   std::map<std::string, std::shared_ptr<destinations::Destination>> destinations_;
   std::unique_ptr<sync::Engine> engine_;
+  std::unique_ptr<sync::Mapper> mapper_;
   std::unique_ptr<watch::Watcher> watcher_;
   std::unique_ptr<api::ApiServer> api_;
-  std::map<std::string, std::vector<std::string>> invalid_keys_;      // mapping-set prefix → keys not GSTINs
-  std::map<std::string, watch::KeyLocation, std::less<>> locations_;  // path → detected mount/KV version
-  std::map<std::string, KvVersion> mounts_;                           // mount path → KV version, as detected
+  std::map<std::string, std::vector<std::string>> invalid_keys_;  // mapping-set prefix → keys not GSTINs
   std::uint64_t outcomes_seen_ = 0;     // delivery outcomes at the last release_memory_when_settled()
   std::uint64_t released_at_work_ = 0;  // sweeps + outcomes when memory was last given back
 };

@@ -73,25 +73,25 @@ Result<void> check_credential_field(std::string_view path, std::string_view fiel
 
 asio::awaitable<Result<destinations::Credential>> VaultCredentialReader::read(sync::SourceRef source,
                                                                               std::int64_t version) {
-  auto mount = vault::VaultPath::parse(source.mount);
-  auto key = vault::VaultPath::parse(source.key);
-  if (!mount) co_return mount.error();
-  if (!key) co_return key.error();
+  auto where = co_await vault_.locate(std::string_view(source.path));
+  if (!where) co_return where.error();
   std::optional<std::int64_t> v;
-  if (source.kv == KvVersion::v2 && version > 0) v = version;
-  // A named local: g++ 12 destroys a temporary built inside a co_await expression twice.
-  vault::KvPath path{*mount, *key};
-  auto secret = co_await vault_.read(path, source.kv, v);
+  if (where->kv == KvVersion::v2 && version > 0) v = version;
+  auto secret = co_await vault_.read(where->path, where->kv, v);
   if (!secret) co_return secret.error();
-  const std::string where =
-      source.kv == KvVersion::v2 ? fmt::format("{} version {}", source.path(), secret->version) : source.path();
+  const std::string where_text =
+      where->kv == KvVersion::v2 ? fmt::format("{} version {}", source.path, secret->version) : source.path;
   auto user = secret->data.field(source.username_field);
   if (!user) co_return user.error();
   auto pass = secret->data.field(source.password_field);
   if (!pass) co_return pass.error();
   // NIC usernames are short alphanumerics and passwords a few dozen characters at most.
-  if (auto r = check_credential_field(where, source.username_field, (*user)->expose(), 256); !r) co_return r.error();
-  if (auto r = check_credential_field(where, source.password_field, (*pass)->expose(), 1024); !r) co_return r.error();
+  if (auto r = check_credential_field(where_text, source.username_field, (*user)->expose(), 256); !r) {
+    co_return r.error();
+  }
+  if (auto r = check_credential_field(where_text, source.password_field, (*pass)->expose(), 1024); !r) {
+    co_return r.error();
+  }
   co_return destinations::Credential{std::string((*user)->expose()), **pass};
 }
 
@@ -100,17 +100,9 @@ destinations::SecretProvider VaultSecretSource::provider(VaultSecretRef ref) {
 }
 
 asio::awaitable<Result<Secret>> VaultSecretSource::read(VaultSecretRef ref) {
-  auto full = vault::VaultPath::parse(ref.path);
-  if (!full) co_return full.error();
-  auto it = mounts_.find(ref.path);
-  if (it == mounts_.end()) {
-    auto info = co_await vault_.detect_mount(*full);
-    if (!info) co_return info.error();
-    it = mounts_.emplace(ref.path, *info).first;
-  }
-  auto kv = it->second.split(*full);
-  if (!kv) co_return kv.error();
-  auto secret = co_await vault_.read(*kv, it->second.version);
+  auto where = co_await vault_.locate(std::string_view(ref.path));
+  if (!where) co_return where.error();
+  auto secret = co_await vault_.read(where->path, where->kv);
   if (!secret) co_return secret.error();
   auto field = secret->data.field(ref.key);
   if (!field) co_return field.error();

@@ -27,7 +27,7 @@ class VaultCredentialReader final : public sync::CredentialReader {
 Result<void> check_credential_field(std::string_view path, std::string_view field, std::string_view value,
                                     std::size_t max_bytes);
 
-/// Hands destinations a `SecretProvider` per configured Vault reference (mounts detected once).
+/// Hands destinations a `SecretProvider` per configured Vault reference.
 class VaultSecretSource {
  public:
   explicit VaultSecretSource(vault::Client& vault) : vault_(vault) {}
@@ -36,7 +36,6 @@ class VaultSecretSource {
  private:
   boost::asio::awaitable<Result<Secret>> read(VaultSecretRef ref);
   vault::Client& vault_;
-  std::map<std::string, vault::MountInfo> mounts_;
 };
 
 }  // namespace nicsync::app

@@ -2,16 +2,6 @@
 
 namespace nicsync {
 
-std::string_view to_string(SourceState s) noexcept {
-  switch (s) {
-    case SourceState::present: return "present";
-    case SourceState::deleted: return "deleted";
-    case SourceState::destroyed: return "destroyed";
-    case SourceState::missing: return "missing";
-  }
-  return "unknown";
-}
-
 std::string_view to_string(ObservationSource s) noexcept {
   switch (s) {
     case ObservationSource::poll: return "poll";

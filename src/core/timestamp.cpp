@@ -73,22 +73,4 @@ std::string format_rfc3339(std::chrono::system_clock::time_point t) {
                      hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
 }
 
-std::string format_rfc3339_nano(SystemTimeNs t) {
-  using namespace std::chrono;
-  const auto day = floor<days>(t);
-  const year_month_day ymd{day};
-  const hh_mm_ss hms{t - day};
-  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
-                                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                                hms.hours().count(), hms.minutes().count(), hms.seconds().count());
-  if (auto frac = hms.subseconds().count(); frac != 0) {
-    std::string digits = fmt::format("{:09}", frac);
-    while (digits.back() == '0') digits.pop_back();
-    out += '.';
-    out += digits;
-  }
-  out += 'Z';
-  return out;
-}
-
 }  // namespace nicsync

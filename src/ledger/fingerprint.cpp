@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdint>
@@ -153,7 +154,7 @@ Result<Fingerprinter> Fingerprinter::with_key(Secret key) {
   return Fingerprinter(std::move(keyed));
 }
 
-std::string Fingerprinter::fingerprint(std::string_view username, const Secret& password) const {
+Fingerprint Fingerprinter::fingerprint(std::string_view username, const Secret& password) const {
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(keyed_->ctx);
   if (ctx == nullptr) throw std::bad_alloc();
   const auto update = [ctx](std::string_view bytes) {
@@ -177,14 +178,10 @@ std::string Fingerprinter::fingerprint(std::string_view username, const Secret& 
   const int ok = EVP_MAC_final(ctx, out, &out_len, sizeof out);
   EVP_MAC_CTX_free(ctx);  // wipes the copied state
   if (ok != 1) throw std::runtime_error("HMAC-SHA256 failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(out_len * 2);
-  for (std::size_t i = 0; i < out_len; ++i) {
-    hex.push_back(kHex[out[i] >> 4]);
-    hex.push_back(kHex[out[i] & 0xf]);
-  }
-  return hex;
+  Fingerprint::Bytes bytes{};
+  std::copy_n(out, std::min(out_len, bytes.size()), bytes.begin());
+  secure_wipe(out, sizeof out);
+  return Fingerprint(bytes);
 }
 
 }  // namespace nicsync::ledger

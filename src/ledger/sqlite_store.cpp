@@ -757,20 +757,23 @@ struct SqliteStore::Impl {
     s.bind(2, r.gstin);
     s.bind(3, r.vault_path);
     s.bind(4, to_string(r.state));
-    const auto bind_version = [&](int at, const std::optional<VersionRef>& v) {
+    // The texts are bound without a copy: they must live until the statement has run.
+    const std::string applied_fp = r.applied && r.applied->fingerprint ? r.applied->fingerprint->hex() : std::string();
+    const std::string pending_fp = r.pending && r.pending->fingerprint ? r.pending->fingerprint->hex() : std::string();
+    const auto bind_version = [&](int at, const std::optional<VersionRef>& v, const std::string& fingerprint) {
       if (v) {
-        s.bind(at, v->version);
-        s.bind(at + 1, v->lineage);
-        s.bind(at + 2, v->fingerprint);
+        s.bind(at, v->version.number);
+        s.bind(at + 1, v->version.lineage.text());
+        s.bind(at + 2, fingerprint);
       } else {
         s.bind_null(at);
         s.bind_null(at + 1);
         s.bind_null(at + 2);
       }
     };
-    bind_version(5, r.applied);
+    bind_version(5, r.applied, applied_fp);
     s.bind(8, to_ns(r.applied_at));
-    bind_version(9, r.pending);
+    bind_version(9, r.pending, pending_fp);
     s.bind(12, r.push_in_flight);
     s.bind(13, static_cast<std::int64_t>(r.attempts));
     s.bind(14, to_ns(r.first_attempt_at));
@@ -788,8 +791,8 @@ struct SqliteStore::Impl {
     s.bind(1, to_ns(h.at));
     s.bind(2, h.destination);
     s.bind(3, h.gstin);
-    s.bind(4, h.version);
-    s.bind(5, h.lineage);
+    s.bind(4, h.version.number);
+    s.bind(5, h.version.lineage.text());
     s.bind(6, to_string(h.outcome));
     s.bind(7, static_cast<std::int64_t>(h.attempt));
     s.bind(8, h.error_class);
@@ -817,8 +820,8 @@ struct SqliteStore::Impl {
       h.at = from_ns(s.int64(0));
       h.destination = s.text(1);
       h.gstin = s.text(2);
-      h.version = s.int64(3);
-      h.lineage = s.text(4);
+      h.version.number = s.int64(3);
+      h.version.lineage = Lineage(s.text(4));
       const std::string outcome = s.text(5);
       const auto o = outcome_from_string(outcome);
       if (!o) {
@@ -847,7 +850,9 @@ struct SqliteStore::Impl {
     int rc;
     const auto version_at = [&](int at) -> std::optional<VersionRef> {
       if (s.is_null(at)) return std::nullopt;
-      return VersionRef{s.int64(at), s.text(at + 1), s.text(at + 2)};
+      // The fingerprint's text is nothing where it is not 64 hex digits (not known yet).
+      return VersionRef{VersionId{s.int64(at), Lineage(s.text(at + 1)), SourceState::present},
+                        Fingerprint::from_hex(s.text(at + 2))};
     };
     while ((rc = s.step()) == SQLITE_ROW) {
       PairRecord r;

@@ -129,6 +129,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   ClientStats stats;
   bool shut = false;
+  std::vector<MountInfo> mounts;  // detected so far (locate), none with an empty path
 };
 
 }  // namespace nicsync::vault

@@ -101,4 +101,9 @@ Result<KvPath> MountInfo::split(const VaultPath& full) const {
   return out;
 }
 
+bool directly_in_folder(std::string_view path, std::string_view folder) noexcept {
+  return path.size() > folder.size() && path.starts_with(folder) &&
+         path.find('/', folder.size()) == std::string_view::npos;
+}
+
 }  // namespace nicsync::vault

@@ -4,6 +4,7 @@
 #include <array>
 #include <deque>
 #include <random>
+#include <set>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -32,40 +33,33 @@ constexpr std::chrono::milliseconds kSweepTick{250};
 
 namespace {
 
-/// What was last reported for a key: only ever compared, so hashes stand in for the strings.
+/// What was last reported for a key: its version (KV v1: number 0, no lineage) and, for KV v1,
+/// which has no versions, a digest of its content (only ever compared, never shown or stored).
 struct Seen {
-  std::int64_t version = 0;
-  std::uint64_t lineage = 0;  // hash of the lineage (the key's created_time)
-  SourceState state = SourceState::present;
+  VersionId version;
   std::array<unsigned char, 16> content{};  // KV v1: first half of the content's SHA-256
   bool operator==(const Seen&) const = default;
 };
 
-/// One watched key. Kept small, since a service provider watches 100,000 of them: the
-/// location is an index into the mounts detected so far, an error is allocated only while
-/// there is one, and mapping-set membership is a flag (a key lies directly under at most one
-/// set's folder). About 150 bytes with its path, where it was 700.
+/// One watched key. Kept small, since a service provider watches 100,000 of them: an error is
+/// allocated only while there is one, and mapping-set membership is a flag (a key lies
+/// directly under at most one set's folder).
 struct Key {
   std::string path;
   std::unique_ptr<Error> last_error;
   std::optional<Seen> seen;
   int failures = 0;
-  int mount = -1;             // index into Impl::mounts once located
-  bool explicit_key = false;  // named by a [[mapping]]
-  bool in_set = false;        // listed under its folder's [[mapping_set]] at the last listing
-  bool answered = false;      // read once with a definite answer
+  // Reads of one key may overlap (a sweep's, an event's, a trigger's): the one that started
+  // last and has finished wins, so an older answer never follows a newer one.
+  std::uint32_t reads_started = 0;
+  std::uint32_t newest_settled = 0;  // `reads_started` of the newest read that settled
+  bool explicit_key = false;         // named by a [[mapping]]
+  bool in_set = false;               // listed under its folder's [[mapping_set]] at the last listing
+  bool answered = false;             // read once with a definite answer
   bool retry_pending = false;
 };
 
 using KeyPtr = std::shared_ptr<Key>;
-
-/// Whether `path` is a key directly in the folder `prefix` (which ends in '/').
-bool directly_under(std::string_view path, std::string_view prefix) {
-  return path.size() > prefix.size() && path.starts_with(prefix) &&
-         path.find('/', prefix.size()) == std::string_view::npos;
-}
-
-std::uint64_t hash_of(std::string_view s) { return std::hash<std::string_view>{}(s); }
 
 // SHA-256 over the sorted fields, length-prefixed; the first 16 bytes are kept. Only ever
 // compared, never shown or stored.
@@ -123,17 +117,17 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
 
   void set_prefixes(std::vector<std::string> list) {
     std::set<std::string> wanted(list.begin(), list.end());
-    for (auto it = listings.begin(); it != listings.end();) {
-      if (wanted.count(it->first) == 0) {
+    for (auto it = prefixes.begin(); it != prefixes.end();) {
+      if (wanted.count(*it) == 0) {
         for (auto& [path, key] : keys) {
-          if (directly_under(path, it->first)) key->in_set = false;
+          if (vault::directly_in_folder(path, *it)) key->in_set = false;
         }
-        it = listings.erase(it);
+        it = prefixes.erase(it);
       } else {
         ++it;
       }
     }
-    for (const auto& p : wanted) listings.try_emplace(p);
+    prefixes.insert(wanted.begin(), wanted.end());
     drop_unwatched();
   }
 
@@ -149,62 +143,17 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     std::erase_if(keys, [](const auto& kv) { return !kv.second->explicit_key && !kv.second->in_set; });
   }
 
-  /// Where `k` is, once located.
-  [[nodiscard]] std::optional<KeyLocation> location_of(const Key& k) const {
-    if (k.mount < 0) return std::nullopt;
-    auto split = kv_path_of(k);
-    if (!split) return std::nullopt;
-    return KeyLocation{k.path, split->mount.str(), split->key.str(), mounts[static_cast<std::size_t>(k.mount)].version};
-  }
-
-  // --- mounts --------------------------------------------------------------------------------
-
-  // The mount of `path` (an index into `mounts`): reuse a known mount that is a whole-segment
-  // prefix, else ask Vault.
-  asio::awaitable<Result<int>> locate(std::string path) {
-    auto vp = vault::VaultPath::parse(path);
-    if (!vp) co_return vp.error();
-    for (std::size_t i = 0; i < mounts.size(); ++i) {
-      const auto& m = mounts[i];
-      if (!m.path.empty() && vp->starts_with(m.path) && m.split(*vp)) co_return static_cast<int>(i);
-    }
-    auto info = co_await vault.detect_mount(*vp);
-    if (!info) co_return info.error();
-    auto split = info->split(*vp);
-    if (!split) co_return split.error();
-    // An old server without mount detection gives an empty mount: recorded once per version
-    // (never reused for other paths: it matches everything).
-    for (std::size_t i = 0; i < mounts.size(); ++i) {
-      if (mounts[i].path.empty() && info->path.empty() && mounts[i].version == info->version) {
-        co_return static_cast<int>(i);
-      }
-    }
-    mounts.push_back(*info);
-    if (!info->path.empty()) {
-      spdlog::info("vault: {} is on mount {} (KV v{})", path, info->path.str(), static_cast<int>(info->version));
-    }
-    co_return static_cast<int>(mounts.size() - 1);
-  }
-
   // --- reading one key -----------------------------------------------------------------------
 
   // Reading a key is split so that each coroutine frame stays small (g++ keeps every local of
   // a coroutine in its heap frame; one frame per read of over 1 KiB was a measurable part of an
   // idle daemon's CPU): read_key holds what the read found, read_v2 / read_v1 the Vault answer.
 
-  // `k`'s path split at its mount (located before).
-  Result<vault::KvPath> kv_path_of(const Key& k) const {
-    const vault::MountInfo& m = mounts[static_cast<std::size_t>(k.mount)];
-    auto full = vault::VaultPath::parse(k.path);
-    if (!full) return full.error();
-    return m.split(*full);
-  }
-
   // What a read found, before it is compared with what was seen last (small: it is held in
   // the frames of a read).
   struct Found {
+    KvVersion kv = KvVersion::v2;
     Seen seen;
-    std::string lineage;  // KV v2: the key's created_time
     std::chrono::system_clock::time_point written_at{};
   };
 
@@ -212,12 +161,11 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     auto md = co_await vault.read_kv2_metadata(std::move(kvp));
     if (!md) {
       if (!md.error().is(Errc::vault_not_found)) co_return md.error();
-      co_return Found{Seen{0, hash_of(""), SourceState::missing, {}}, {}, {}};
+      co_return Found{KvVersion::v2, Seen{VersionId{0, Lineage(), SourceState::missing}, {}}, {}};
     }
     Found f;
     const auto* cur = md->current();
-    f.seen = Seen{md->current_version, hash_of(md->created_time), md->current_state(clock.system_now()), {}};
-    f.lineage = std::move(md->created_time);
+    f.seen.version = VersionId{md->current_version, Lineage(md->created_time), md->current_state(clock.system_now())};
     if (cur != nullptr) f.written_at = cur->created_at;
     co_return f;
   }
@@ -226,18 +174,10 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     auto data = co_await vault.read_kv1(std::move(kvp));
     if (!data && !data.error().is(Errc::vault_not_found)) co_return data.error();
     const SourceState state = data ? SourceState::present : SourceState::missing;
-    co_return Found{Seen{0, 0, state, data ? content_hash(data->data) : std::array<unsigned char, 16>{}}, {}, {}};
-  }
-
-  // Locates `k` (its first read): nullopt once it is, else why not.
-  asio::awaitable<std::optional<Error>> place(KeyPtr k) {
-    auto mount = co_await locate(k->path);
-    if (!mount) co_return mount.error();
-    k->mount = *mount;
-    if (location_listener) {
-      if (auto loc = location_of(*k)) location_listener(*loc);
-    }
-    co_return std::nullopt;
+    co_return Found{
+        KvVersion::v1,
+        Seen{VersionId{0, Lineage(), state}, data ? content_hash(data->data) : std::array<unsigned char, 16>{}},
+        {}};
   }
 
   ReadResult failed(const KeyPtr& k, Error e) {
@@ -248,69 +188,59 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     return out;
   }
 
-  // Locates `k` when needed and reads it.
+  // Reads `k` where the Vault client says it lives.
   asio::awaitable<Result<Found>> fetch(KeyPtr k) {
-    if (k->mount < 0) {
-      if (auto e = co_await place(k)) co_return std::move(*e);
-    }
-    auto kvp = kv_path_of(*k);
-    if (!kvp) co_return kvp.error();
-    if (mounts[static_cast<std::size_t>(k->mount)].version == KvVersion::v2) {
-      co_return co_await read_v2(std::move(*kvp));
-    }
-    co_return co_await read_v1(std::move(*kvp));
+    auto where = co_await vault.locate(std::string_view(k->path));
+    if (!where) co_return where.error();
+    if (where->kv == KvVersion::v2) co_return co_await read_v2(std::move(where->path));
+    co_return co_await read_v1(std::move(where->path));
   }
 
   /// A read whose caller wants to know what it gave (triggers, `read_now`).
   asio::awaitable<ReadResult> read_key(KeyPtr k, bool force, ObservationSource source, bool emit = true) {
     ++stats.reads;
+    const std::uint32_t ticket = ++k->reads_started;
     auto found = co_await fetch(k);
     if (!found) co_return failed(k, found.error());
-    co_return settle(k, std::move(*found), force, source, emit);
+    co_return settle(k, ticket, std::move(*found), force, source, emit);
   }
 
   /// A read of a sweep, a retry or an event: what it finds goes to the engine only.
   asio::awaitable<void> poll_key(KeyPtr k, ObservationSource source) {
     ++stats.reads;
+    const std::uint32_t ticket = ++k->reads_started;
     auto found = co_await fetch(k);
     if (!found) {
       note_failure(k, found.error());
     } else {
-      (void)settle(k, std::move(*found), false, source, true);
+      (void)settle(k, ticket, std::move(*found), false, source, true);
     }
   }
 
-  // A successful read: reported to the engine when it is news (or always, when not emitting).
-  ReadResult settle(const KeyPtr& k, Found found, bool force, ObservationSource source, bool emit) {
+  // A successful read: reported when it is news (or always, when not emitting). A read that
+  // started before one that already settled is older news: dropped, whatever it says.
+  ReadResult settle(const KeyPtr& k, std::uint32_t ticket, Found found, bool force, ObservationSource source,
+                    bool emit) {
     note_success(k);
     ReadResult out;
     out.path = k->path;
+    const bool outdated = ticket < k->newest_settled;
+    if (!outdated) k->newest_settled = ticket;
+    const bool news = !outdated && (force || !k->seen || *k->seen != found.seen);
+    if (emit && !news) return out;
     Observation obs;
-    obs.kv = mounts[static_cast<std::size_t>(k->mount)].version;
+    obs.path = k->path;
+    obs.kv = found.kv;
     obs.version = found.seen.version;
-    obs.lineage = std::move(found.lineage);
-    obs.state = found.seen.state;
     obs.written_at = found.written_at;
     obs.source = source;
     obs.force = force;
-    const bool news = force || !k->seen || *k->seen != found.seen;
-    if (!emit || news) {
-      // Only now the strings: an unchanged key (nearly every read) needs none.
-      if (auto kvp = kv_path_of(*k)) {
-        obs.mount = kvp->mount.str();
-        obs.key = kvp->key.str();
-      }
-    }
-    if (!emit) {
-      out.observation = std::move(obs);
-      return out;
-    }
-    if (news) {
-      k->seen = found.seen;
+    if (emit) {
+      k->seen = std::move(found.seen);
       ++stats.observations;
-      sink(obs);
-      out.observation = std::move(obs);
+      sink(WatchEvent(obs));
     }
+    out.observation = std::move(obs);
     return out;
   }
 
@@ -419,33 +349,23 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   // --- mapping sets --------------------------------------------------------------------------
 
   asio::awaitable<void> list_sets() {
-    // A copy: set_prefixes() may change the map while this loop waits for Vault.
-    std::vector<std::string> prefixes;
-    for (const auto& [p, members] : listings) prefixes.push_back(p);
-    for (const auto& prefix : prefixes) {
+    // A copy: set_prefixes() may change the set while this loop waits for Vault.
+    std::vector<std::string> folders(prefixes.begin(), prefixes.end());
+    for (const auto& prefix : folders) {
       const std::string folder = strip_slashes(prefix);  // a named local: no temporary in co_await (g++ 12)
-      auto index = co_await locate(folder);
-      if (!index) {
-        spdlog::warn("watch: cannot list mapping set {}: {}", prefix, index.error().describe());
+      auto where = co_await vault.locate(std::string_view(folder));
+      if (!where) {
+        spdlog::warn("watch: cannot list mapping set {}: {}", prefix, where.error().describe());
         continue;
       }
-      const vault::MountInfo m = mounts[static_cast<std::size_t>(*index)];
-      auto full = vault::VaultPath::parse(folder);
-      if (!full) continue;
-      auto split = m.split(*full);
-      if (!split) continue;
-      const vault::VaultPath mount = split->mount;
-      const vault::VaultPath dir = split->key;
       // No co_await inside ?: — g++ 12 miscompiles it.
       Result<std::vector<std::string>> keys_found = std::vector<std::string>{};
-      if (m.version == KvVersion::v2) {
-        keys_found = co_await vault.list_kv2(mount, dir);
+      if (where->kv == KvVersion::v2) {
+        keys_found = co_await vault.list_kv2(where->path.mount, where->path.key);
       } else {
-        keys_found = co_await vault.list_kv1(mount, dir);
+        keys_found = co_await vault.list_kv1(where->path.mount, where->path.key);
       }
-      auto it = listings.find(prefix);
-      if (it == listings.end()) continue;  // removed meanwhile
-      auto& current = it->second;
+      if (prefixes.count(prefix) == 0) continue;  // removed meanwhile
       if (!keys_found) {
         spdlog::warn("watch: cannot list mapping set {}: {}", prefix, keys_found.error().describe());
         continue;
@@ -466,15 +386,21 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
         }
         found.insert(*g);
       }
-      for (const auto& g : found) {
-        if (!std::binary_search(current.begin(), current.end(), g)) listing.added.push_back(g);
+      // The members so far are the keys under the folder marked as listed.
+      std::set<Gstin> before;
+      for (auto it = keys.lower_bound(prefix); it != keys.end() && it->first.starts_with(prefix); ++it) {
+        if (!it->second->in_set || !vault::directly_in_folder(it->first, prefix)) continue;
+        if (auto g = Gstin::parse(it->first.substr(prefix.size()), options.gstin_mode)) before.insert(std::move(*g));
       }
-      for (const auto& g : current) {
+      for (const auto& g : found) {
+        if (before.count(g) == 0) listing.added.push_back(g);
+      }
+      for (const auto& g : before) {
         if (found.count(g) == 0) listing.removed.push_back(g);
       }
       // Watch exactly the listed keys of this set.
-      for (auto& [path, key] : keys) {
-        if (directly_under(path, prefix)) key->in_set = false;
+      for (auto it = keys.lower_bound(prefix); it != keys.end() && it->first.starts_with(prefix); ++it) {
+        if (vault::directly_in_folder(it->first, prefix)) it->second->in_set = false;
       }
       for (const auto& g : found) key_for(prefix + g.str())->in_set = true;
       drop_unwatched();
@@ -488,10 +414,8 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       for (const auto& g : listing.removed) {
         spdlog::warn("watch: GSTIN {} is no longer under {}; it is not watched any more", g.str(), prefix);
       }
-      current.assign(found.begin(), found.end());  // sorted, as std::set iterates
-      current.shrink_to_fit();
-      listing.gstins = current;
-      if (set_listener) set_listener(listing);
+      listing.gstins.assign(found.begin(), found.end());  // sorted, as std::set iterates
+      sink(WatchEvent(std::move(listing)));
     }
   }
 
@@ -507,7 +431,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       if (!self->events_settled) co_await self->sweep_timer.async_wait(kTuple);
     }
     while (!self->stopping) {
-      const SteadyTime cycle_start = std::chrono::steady_clock::now();
+      const SteadyTime cycle_start = self->clock.now();
       // After a (re)subscribe the sweep is not spread: events missed before it must be caught now.
       const bool fast = std::exchange(self->fast_sweep, false);
       co_await self->list_sets();
@@ -532,8 +456,8 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
         if (self->stopping) co_return;
         // Keys due within the next tick start together: one wake-up (timer, epoll) serves
         // several reads (10,000 keys a minute are 6 ms apart) and the reads stay spread.
-        if (cycle_start + offset > std::chrono::steady_clock::now() + tick) {
-          self->sweep_timer.expires_at(cycle_start + offset);
+        if (cycle_start + offset > self->clock.now() + tick) {
+          self->sweep_timer.expires_after(cycle_start + offset - self->clock.now());
           auto [ec] = co_await self->sweep_timer.async_wait(kTuple);
           if (ec && self->stopping) co_return;
         }
@@ -546,9 +470,9 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       ++self->stats.sweeps;
       self->swept_once = true;
       self->check_first_sweep();
-      if (self->sweep_listener) self->sweep_listener(self->stats.sweeps);
+      self->sink(WatchEvent(SweepDone{self->stats.sweeps}));
       if (self->fast_sweep) continue;  // a resubscribe happened during this sweep
-      self->sweep_timer.expires_at(cycle_start + interval);
+      self->sweep_timer.expires_after(cycle_start + interval - self->clock.now());
       auto [ec] = co_await self->sweep_timer.async_wait(kTuple);
       if (ec && self->stopping) co_return;
     }
@@ -598,7 +522,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     auto it = keys.find(path);
     if (it == keys.end()) {
       // A new key under a mapping set: list again soon.
-      for (const auto& [prefix, members] : listings) {
+      for (const auto& prefix : prefixes) {
         if (path.starts_with(prefix)) {
           fast_sweep = true;
           sweep_timer.cancel();
@@ -632,14 +556,10 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   WatcherOptions options;
   Clock& clock;
   Sink sink;
-  SetListener set_listener;
-  LocationListener location_listener;
-  std::function<void(std::uint64_t)> sweep_listener;
   std::mt19937_64 rng;
-  std::map<std::string_view, KeyPtr> keys;             // keys view each Key's own path
-  std::map<std::string, std::vector<Gstin>> listings;  // prefix → GSTINs listed (sorted)
+  std::map<std::string_view, KeyPtr> keys;  // keys view each Key's own path
+  std::set<std::string> prefixes;           // the mapping sets' folders
   std::set<std::string> reported_invalid;
-  std::vector<vault::MountInfo> mounts;
   int in_flight = 0;
   std::deque<std::shared_ptr<SlotWaiter>> slot_waiters;
   asio::steady_timer slot_free;
@@ -668,15 +588,6 @@ Watcher::~Watcher() {
 
 void Watcher::set_keys(std::vector<std::string> paths) { impl_->set_keys(std::move(paths)); }
 void Watcher::set_prefixes(std::vector<std::string> prefixes) { impl_->set_prefixes(std::move(prefixes)); }
-void Watcher::on_set_listing(SetListener listener) { impl_->set_listener = std::move(listener); }
-void Watcher::on_location(LocationListener listener) { impl_->location_listener = std::move(listener); }
-void Watcher::on_sweep(std::function<void(std::uint64_t)> listener) { impl_->sweep_listener = std::move(listener); }
-
-const std::vector<Gstin>* Watcher::set_members(const std::string& prefix) const {
-  auto it = impl_->listings.find(prefix);
-  return it == impl_->listings.end() ? nullptr : &it->second;
-}
-
 asio::awaitable<void> Watcher::run() {
   auto impl = impl_;
   // Explicit try/catch rather than an RAII guard: g++ 12 destroys coroutine locals out of order.
@@ -719,12 +630,6 @@ std::map<std::string, std::string> Watcher::problems() const {
     if (key->last_error) out.emplace(std::string(path), key->last_error->describe());
   }
   return out;
-}
-
-std::optional<KeyLocation> Watcher::location(const std::string& path) const {
-  auto it = impl_->keys.find(path);
-  if (it == impl_->keys.end()) return std::nullopt;
-  return impl_->location_of(*it->second);
 }
 
 WatcherStats Watcher::stats() const {

@@ -58,7 +58,8 @@ PairRecord record_for(int n) {
   r.gstin = fmt::format("{:02}AAAAA{:04}A1Z{}", n % 37 + 1, n % 10000, n % 10);
   r.vault_path = "secret/nic/" + r.gstin;
   r.state = PairState::in_sync;
-  r.applied = VersionRef{n, "2026-01-01T00:00:00.000000000Z", std::string(64, 'f')};
+  r.applied =
+      VersionRef{VersionId{n, Lineage("2026-01-01T00:00:00.000000000Z")}, Fingerprint::from_hex(std::string(64, 'f'))};
   r.applied_at = std::chrono::system_clock::now();
   r.updated_at = r.applied_at;
   return r;
@@ -80,7 +81,7 @@ asio::awaitable<void> writer(Run* run) {
     HistoryEntry h{.at = record.applied_at,
                    .destination = record.destination,
                    .gstin = record.gstin,
-                   .version = n,
+                   .version = VersionId{n},
                    .outcome = Outcome::applied,
                    .attempt = 1,
                    .duration = std::chrono::milliseconds(120)};

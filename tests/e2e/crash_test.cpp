@@ -224,7 +224,7 @@ TEST_F(CrashE2E, TwentySigkillsLoseNothingAndRepeatOnlyWhatWasInFlight) {
     for (const auto& [g, rec] : read_ledger(d.state_dir())) {
       if (rec.push_in_flight) {
         ASSERT_TRUE(rec.pending) << g;
-        c.ledger_in_flight.insert({g, rec.pending->version});
+        c.ledger_in_flight.insert({g, rec.pending->version.number});
       }
     }
     for (const auto& v : c.unanswered) {
@@ -284,7 +284,7 @@ TEST_F(CrashE2E, TwentySigkillsLoseNothingAndRepeatOnlyWhatWasInFlight) {
     const auto& r = ledger_records.at(g);
     EXPECT_EQ(r.state, ledger::PairState::in_sync) << g;
     ASSERT_TRUE(r.applied) << g;
-    EXPECT_EQ(r.applied->version, newest_[g]) << g;
+    EXPECT_EQ(r.applied->version.number, newest_[g]) << g;
     EXPECT_FALSE(r.pending) << g;
     EXPECT_FALSE(r.push_in_flight) << g;
   }

@@ -31,11 +31,7 @@ struct World {
   testing::FakeReader reader;
   std::shared_ptr<testing::FakeDestination> dest =
       std::make_shared<testing::FakeDestination>("fake", io.get_executor(), store);
-  sync::Engine engine{io.get_executor(), store, reader,
-                      [](std::string_view u, const Secret& p) {
-                        return std::string(u) + std::to_string(std::hash<std::string_view>{}(p.expose()));
-                      },
-                      clock};
+  sync::Engine engine{io.get_executor(), store, reader, testing::test_fingerprint, clock};
   const Gstin g1 = Gstin::parse("07AAFCD5862R1ZX").value();
   const Gstin g2 = Gstin::parse("27AAPFU0939F1ZV").value();
   std::unique_ptr<api::ApiServer> open_api;
@@ -44,17 +40,15 @@ struct World {
 
   World() {
     engine.set_destinations({{dest, sync::LanePolicy{}}});
-    if (!engine.set_pairs({{"fake", g1, {"secret", "nic/" + g1.str()}}, {"fake", g2, {"secret", "nic/" + g2.str()}}}) ||
+    if (!engine.set_pairs({{"fake", g1, {testing::path_of(g1)}}, {"fake", g2, {testing::path_of(g2)}}}) ||
         !engine.load()) {
       std::abort();
     }
     engine.start();
     reader.set(g1, 3, std::string(kPlanted));
     Observation o;
-    o.mount = "secret";
-    o.key = "nic/" + g1.str();
-    o.version = 3;
-    o.lineage = "2025-03-01T12:00:00Z";
+    o.path = testing::path_of(g1);
+    o.version = VersionId{3, Lineage("2025-03-01T12:00:00Z")};
     engine.observe(o);
     run([this]() -> asio::awaitable<void> {
       while (!engine.idle()) co_await engine.wait_for_change();

@@ -26,16 +26,13 @@ class ApiServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     engine_.set_destinations({{dest_, sync::LanePolicy{}}});
-    ASSERT_TRUE(engine_.set_pairs(
-        {{"fake", kG1, {"secret", "nic/" + kG1.str()}}, {"fake", kG2, {"secret", "nic/" + kG2.str()}}}));
+    ASSERT_TRUE(engine_.set_pairs({{"fake", kG1, {testing::path_of(kG1)}}, {"fake", kG2, {testing::path_of(kG2)}}}));
     ASSERT_TRUE(engine_.load());
     engine_.start();
     reader_.set(kG1, 3, kPlanted);
     Observation o;
-    o.mount = "secret";
-    o.key = "nic/" + kG1.str();
-    o.version = 3;
-    o.lineage = "2025-03-01T12:00:00Z";
+    o.path = testing::path_of(kG1);
+    o.version = VersionId{3, Lineage("2025-03-01T12:00:00Z")};
     engine_.observe(o);
     auto settle = [&]() -> asio::awaitable<void> {
       while (!engine_.idle()) co_await engine_.wait_for_change();
@@ -84,11 +81,7 @@ class ApiServerTest : public ::testing::Test {
   testing::FakeReader reader_;
   std::shared_ptr<testing::FakeDestination> dest_ =
       std::make_shared<testing::FakeDestination>("fake", io_.get_executor(), store_);
-  sync::Engine engine_{io_.get_executor(), store_, reader_,
-                       [](std::string_view u, const Secret& p) {
-                         return std::string(u) + std::to_string(std::hash<std::string_view>{}(p.expose()));
-                       },
-                       clock_};
+  sync::Engine engine_{io_.get_executor(), store_, reader_, testing::test_fingerprint, clock_};
   ApiHooks hooks_;
   std::vector<std::string> reasons_;
   std::optional<TriggerRequest> last_trigger_;

@@ -43,17 +43,13 @@ class WatcherTest : public ::testing::Test {
     if (o.poll_interval == std::chrono::milliseconds(60'000)) o.poll_interval = 300ms;
     o.jitter = 0ms;
     o.retry_base = 50ms;
-    watcher_ = std::make_unique<Watcher>(io_.get_executor(), *vault_, o, Clock::real(), [this](const Observation& ob) {
-      seen_.push_back(ob);
+    watcher_ = std::make_unique<Watcher>(io_.get_executor(), *vault_, o, Clock::real(), [this](const WatchEvent& e) {
+      if (const auto* ob = std::get_if<Observation>(&e)) seen_.push_back(*ob);
+      if (const auto* l = std::get_if<SetListing>(&e)) listings_.push_back(*l);
       changed_.cancel();
     });
     watcher_->set_keys(keys_);
     watcher_->set_prefixes(prefixes_);
-    watcher_->on_sweep([this](std::uint64_t) { changed_.cancel(); });
-    watcher_->on_set_listing([this](const SetListing& l) {
-      listings_.push_back(l);
-      changed_.cancel();
-    });
     asio::co_spawn(io_, watcher_->run(), asio::bind_cancellation_slot(stop_.slot(), asio::detached));
   }
 
@@ -78,15 +74,17 @@ class WatcherTest : public ::testing::Test {
     testing::run_for(io_, wait(), deadline);
   }
 
+  // Observations of the key `key` below its mount ("nic/…"), whatever the mount.
+  static bool is_of(const Observation& o, const std::string& key) { return o.path.ends_with("/" + key); }
   std::optional<Observation> last_for(const std::string& key) const {
     for (auto it = seen_.rbegin(); it != seen_.rend(); ++it) {
-      if (it->key == key) return *it;
+      if (is_of(*it, key)) return *it;
     }
     return std::nullopt;
   }
   std::size_t count_for(const std::string& key) const {
     return static_cast<std::size_t>(
-        std::count_if(seen_.begin(), seen_.end(), [&](const auto& o) { return o.key == key; }));
+        std::count_if(seen_.begin(), seen_.end(), [&](const auto& o) { return is_of(o, key); }));
   }
 
   asio::io_context io_;
@@ -108,15 +106,15 @@ TEST_F(WatcherTest, ReportsNewVersionsOnceEach) {
   const std::string key = std::string("nic/") + kG1;
   until([&] { return last_for(key).has_value(); });
   auto first = *last_for(key);
-  EXPECT_EQ(first.mount, "secret");
+  EXPECT_EQ(first.path, "secret/" + key) << "the path as the mapping names it";
   EXPECT_EQ(first.kv, KvVersion::v2);
-  EXPECT_EQ(first.version, 1);
-  EXPECT_EQ(first.state, SourceState::present);
-  EXPECT_FALSE(first.lineage.empty());
+  EXPECT_EQ(first.version.number, 1);
+  EXPECT_EQ(first.version.state, SourceState::present);
+  EXPECT_FALSE(first.version.lineage.empty());
   EXPECT_NE(first.written_at, std::chrono::system_clock::time_point{});
   fake_.kv_put("secret", key, {{"username", "u"}, {"password", "p2"}});
-  until([&] { return last_for(key)->version == 2; });
-  EXPECT_EQ(last_for(key)->lineage, first.lineage);
+  until([&] { return last_for(key)->version.number == 2; });
+  EXPECT_EQ(last_for(key)->version.lineage, first.version.lineage);
   // Several sweeps later nothing new was reported.
   until([&] { return watcher_->stats().sweeps >= 4; });
   EXPECT_EQ(count_for(key), 2u);
@@ -129,14 +127,14 @@ TEST_F(WatcherTest, SeesDeletesAndDestroysThatCurrentVersionHides) {
   fake_.kv_put("secret", key, {{"username", "u"}, {"password", "p2"}});
   keys_ = {"secret/" + key};
   start();
-  until([&] { return last_for(key) && last_for(key)->version == 2; });
+  until([&] { return last_for(key) && last_for(key)->version.number == 2; });
   fake_.kv_delete_latest("secret", key);
-  until([&] { return last_for(key)->state == SourceState::deleted; });
-  EXPECT_EQ(last_for(key)->version, 2) << "current_version did not move";
+  until([&] { return last_for(key)->version.state == SourceState::deleted; });
+  EXPECT_EQ(last_for(key)->version.number, 2) << "current_version did not move";
   fake_.kv_undelete("secret", key, {2});
-  until([&] { return last_for(key)->state == SourceState::present; });
+  until([&] { return last_for(key)->version.state == SourceState::present; });
   fake_.kv_destroy("secret", key, {2});
-  until([&] { return last_for(key)->state == SourceState::destroyed; });
+  until([&] { return last_for(key)->version.state == SourceState::destroyed; });
 }
 
 TEST_F(WatcherTest, ARecreatedKeyIsANewLineageAndAMissingKeyIsReported) {
@@ -145,14 +143,14 @@ TEST_F(WatcherTest, ARecreatedKeyIsANewLineageAndAMissingKeyIsReported) {
   fake_.kv_put("secret", key, {{"username", "u"}, {"password", "p2"}});
   keys_ = {"secret/" + key};
   start();
-  until([&] { return last_for(key) && last_for(key)->version == 2; });
-  const std::string old_lineage = last_for(key)->lineage;
+  until([&] { return last_for(key) && last_for(key)->version.number == 2; });
+  const Lineage old_lineage = last_for(key)->version.lineage;
   fake_.kv_delete_metadata("secret", key);
-  until([&] { return last_for(key)->state == SourceState::missing; });
+  until([&] { return last_for(key)->version.state == SourceState::missing; });
   fake_.kv_put("secret", key, {{"username", "u"}, {"password", "p3"}});
-  until([&] { return last_for(key)->state == SourceState::present; });
-  EXPECT_EQ(last_for(key)->version, 1);
-  EXPECT_NE(last_for(key)->lineage, old_lineage);
+  until([&] { return last_for(key)->version.state == SourceState::present; });
+  EXPECT_EQ(last_for(key)->version.number, 1);
+  EXPECT_NE(last_for(key)->version.lineage, old_lineage);
 }
 
 TEST_F(WatcherTest, KvV1KeysAreComparedByContent) {
@@ -162,13 +160,15 @@ TEST_F(WatcherTest, KvV1KeysAreComparedByContent) {
   const std::string key = std::string("nic/") + kG1;
   until([&] { return last_for(key).has_value(); });
   EXPECT_EQ(last_for(key)->kv, KvVersion::v1);
-  EXPECT_EQ(last_for(key)->version, 0);
+  EXPECT_EQ(last_for(key)->version.number, 0);
   until([&] { return watcher_->stats().sweeps >= 3; });
   EXPECT_EQ(count_for(key), 1u) << "unchanged content is not news";
   fake_.kv_put("kv", key, {{"username", "u"}, {"password", "p2"}});
   until([&] { return count_for(key) == 2; });
-  ASSERT_TRUE(watcher_->location("kv/" + key));
-  EXPECT_EQ(watcher_->location("kv/" + key)->mount, "kv");
+  auto where = testing::run_for(io_, vault_->locate(std::string_view("kv/" + key)));
+  ASSERT_TRUE(where);
+  EXPECT_EQ(where->path.mount.str(), "kv") << "the Vault client remembers the mount it detected";
+  EXPECT_EQ(where->kv, KvVersion::v1);
 }
 
 TEST_F(WatcherTest, MappingSetsAreListedEverySweep) {
@@ -206,7 +206,7 @@ TEST_F(WatcherTest, ReadNowForcesAndDryRunsDoNotEmit) {
   auto dry = testing::run_for(io_, watcher_->read_now({"secret/" + key}, false, false));
   ASSERT_EQ(dry.size(), 1u);
   ASSERT_TRUE(dry[0].observation);
-  EXPECT_EQ(dry[0].observation->version, 1);
+  EXPECT_EQ(dry[0].observation->version.number, 1);
   EXPECT_EQ(count_for(key), 1u) << "a dry run reports nothing to the engine";
   auto forced = testing::run_for(io_, watcher_->read_now({"secret/" + key}, true));
   ASSERT_EQ(forced.size(), 1u);
@@ -305,15 +305,15 @@ TEST_F(WatcherEventsTest, EventsTriggerImmediateReadsAndResubscribingCatchesUp) 
   start(o, Mode::auto_detect);
   until([&] { return watcher_->stats().events_active && last_for(key).has_value(); });
   enterprise_->kv_put("secret", key, {{"username", "u"}, {"password", "p2"}});
-  until([&] { return last_for(key)->version == 2; });
+  until([&] { return last_for(key)->version.number == 2; });
   EXPECT_EQ(last_for(key)->source, ObservationSource::event);
   enterprise_->kv_destroy("secret", key, {2});
-  until([&] { return last_for(key)->state == SourceState::destroyed; });
+  until([&] { return last_for(key)->version.state == SourceState::destroyed; });
   // The stream drops; a version written meanwhile is caught by the catch-up sweep.
   const auto subscriptions = watcher_->stats().event_reconnects;
   enterprise_->drop_connections();
   enterprise_->kv_put("secret", key, {{"username", "u"}, {"password", "p3"}});
-  until([&] { return watcher_->stats().event_reconnects > subscriptions && last_for(key)->version == 3; });
+  until([&] { return watcher_->stats().event_reconnects > subscriptions && last_for(key)->version.number == 3; });
 }
 
 TEST_F(WatcherTest, WithoutEventsAutoModeFallsBackToPolling) {
@@ -325,7 +325,7 @@ TEST_F(WatcherTest, WithoutEventsAutoModeFallsBackToPolling) {
   start(o, Mode::auto_detect);
   until([&] { return last_for(key).has_value(); });
   fake_.kv_put("secret", key, {{"username", "u"}, {"password", "p2"}});
-  until([&] { return last_for(key)->version == 2; });
+  until([&] { return last_for(key)->version.number == 2; });
   EXPECT_FALSE(watcher_->stats().events_active);
   EXPECT_EQ(last_for(key)->source, ObservationSource::poll);
   EXPECT_TRUE(watcher_->problems().empty());

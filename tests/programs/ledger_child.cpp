@@ -42,7 +42,8 @@ PairRecord record_for(std::int64_t n) {
   r.gstin = fmt::format("GSTIN{}", n);
   r.vault_path = fmt::format("secret/nic/GSTIN{}", n);
   r.state = PairState::in_sync;
-  r.applied = VersionRef{n, "2026-01-01T00:00:00Z", fmt::format("{:064x}", n)};
+  r.applied =
+      VersionRef{VersionId{n, Lineage("2026-01-01T00:00:00Z")}, Fingerprint::from_hex(fmt::format("{:064x}", n))};
   r.applied_at = std::chrono::system_clock::now();
   r.updated_at = r.applied_at;
   return r;
@@ -55,7 +56,7 @@ asio::awaitable<void> writer(SqliteStore* store, std::int64_t* next) {
     HistoryEntry h{.at = std::chrono::system_clock::now(),
                    .destination = "cleartax",
                    .gstin = fmt::format("GSTIN{}", n),
-                   .version = n,
+                   .version = VersionId{n},
                    .outcome = Outcome::applied,
                    .attempt = 1};
     PairRecord record = record_for(n);

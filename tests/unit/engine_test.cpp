@@ -37,6 +37,12 @@ using testing::FakeDestination;
 using testing::FakeReader;
 using testing::path_of;
 
+// A ledger version reference as a previous run would have written it.
+ledger::VersionRef ref(std::int64_t version, std::string_view lineage, std::string_view password) {
+  return ledger::VersionRef{VersionId{version, Lineage(lineage)},
+                            testing::test_fingerprint("API_USER", Secret(password))};
+}
+
 Error transient(std::optional<std::chrono::milliseconds> retry_after = std::nullopt) {
   Error e(Errc::dest_unavailable, "provider answered 503");
   e.retry_after = retry_after;
@@ -53,15 +59,11 @@ class EngineTest : public ::testing::Test {
   }
 
   void start(std::vector<Gstin> gstins = {kG1}, LanePolicy policy = {}) {
-    engine_ = std::make_unique<Engine>(
-        io_.get_executor(), store_, reader_,
-        [](std::string_view u, const Secret& p) {
-          return std::string(u) + ":" + std::to_string(std::hash<std::string_view>{}(p.expose()));
-        },
-        clock_, options_);
+    engine_ =
+        std::make_unique<Engine>(io_.get_executor(), store_, reader_, testing::test_fingerprint, clock_, options_);
     engine_->set_destinations({{dest_, policy}});
     std::vector<PairConfig> pairs;
-    for (const auto& g : gstins) pairs.push_back({"fake", g, SourceRef{"secret", "nic/" + g.str()}});
+    for (const auto& g : gstins) pairs.push_back({"fake", g, SourceRef{path_of(g)}});
     ASSERT_TRUE(engine_->set_pairs(pairs));
     ASSERT_TRUE(engine_->load());
     engine_->start();
@@ -70,11 +72,8 @@ class EngineTest : public ::testing::Test {
   void observe(const Gstin& g, std::int64_t version, std::string lineage = kLineage,
                SourceState state = SourceState::present, bool force = false) {
     Observation o;
-    o.mount = "secret";
-    o.key = "nic/" + g.str();
-    o.version = version;
-    o.lineage = std::move(lineage);
-    o.state = state;
+    o.path = path_of(g);
+    o.version = VersionId{version, Lineage(lineage), state};
     o.force = force;
     engine_->observe(o);
   }
@@ -145,7 +144,7 @@ TEST(DropRepeatedPairs, KeepsTheFirstOfEachDestinationAndGstinInOrder) {
   const Gstin a = Gstin::parse("07AAFCD5862R1ZX").value();
   const Gstin b = Gstin::parse("27AAPFU0939F1ZV").value();
   auto pair = [](std::string dest, const Gstin& g, std::string mount) {
-    return PairConfig{std::move(dest), g, SourceRef{std::move(mount), "nic/" + g.str()}};
+    return PairConfig{std::move(dest), g, SourceRef{mount + "/nic/" + g.str()}};
   };
   std::vector<PairConfig> pairs = {
       pair("cleartax", b, "explicit"),  // an explicit mapping, listed first
@@ -156,9 +155,10 @@ TEST(DropRepeatedPairs, KeepsTheFirstOfEachDestinationAndGstinInOrder) {
   };
   drop_repeated_pairs(pairs);
   std::vector<std::string> kept;
-  for (const auto& p : pairs) kept.push_back(p.destination + " " + p.gstin.str() + " " + p.source.mount);
-  EXPECT_EQ(kept, (std::vector<std::string>{"cleartax 27AAPFU0939F1ZV explicit", "cleartax 07AAFCD5862R1ZX explicit",
-                                            "erp 07AAFCD5862R1ZX explicit", "erp 27AAPFU0939F1ZV set-2"}));
+  for (const auto& p : pairs) kept.push_back(p.destination + " " + p.source.path);
+  EXPECT_EQ(kept,
+            (std::vector<std::string>{"cleartax explicit/nic/27AAPFU0939F1ZV", "cleartax explicit/nic/07AAFCD5862R1ZX",
+                                      "erp explicit/nic/07AAFCD5862R1ZX", "erp set-2/nic/27AAPFU0939F1ZV"}));
   std::vector<PairConfig> none;
   drop_repeated_pairs(none);
   EXPECT_TRUE(none.empty());
@@ -176,8 +176,8 @@ TEST_F(EngineTest, DeliversANewVersionOnceAndRecordsIt) {
   const auto& r = record();
   EXPECT_EQ(r.state, PairState::in_sync);
   ASSERT_TRUE(r.applied);
-  EXPECT_EQ(r.applied->version, 1);
-  EXPECT_EQ(r.applied->lineage, kLineage);
+  EXPECT_EQ(r.applied->version.number, 1);
+  EXPECT_EQ(r.applied->version.lineage.text(), kLineage);
   EXPECT_FALSE(r.pending);
   EXPECT_FALSE(r.push_in_flight);
   EXPECT_EQ(outcomes(), std::vector<Outcome>{Outcome::applied});
@@ -188,8 +188,8 @@ TEST_F(EngineTest, DeliversANewVersionOnceAndRecordsIt) {
 }
 
 TEST_F(EngineTest, LineagesComeBackAsTheExactTextVaultSent) {
-  // Vault's own shape is held compactly; any other text must come back unchanged, and an older
-  // lineage must still lose to a newer one.
+  // A lineage is opaque: whatever text Vault sent comes back unchanged, and any other lineage
+  // is news, whatever time it names.
   const std::vector<std::string> lineages = {"2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00Z",
                                              "2026-01-01T00:00:00.500Z", "2026-01-01T05:30:00.123456789+05:30",
                                              "not a time"};
@@ -203,25 +203,30 @@ TEST_F(EngineTest, LineagesComeBackAsTheExactTextVaultSent) {
   for (std::size_t i = 0; i < lineages.size(); ++i) {
     const auto& r = record(gstins[i]);
     ASSERT_TRUE(r.applied) << lineages[i];
-    EXPECT_EQ(r.applied->lineage, lineages[i]);
+    EXPECT_EQ(r.applied->version.lineage.text(), lineages[i]);
     bool seen = false;
     for (const auto& v : engine_->snapshot()) {
       if (v.config.gstin != gstins[i]) continue;
       seen = true;
       ASSERT_TRUE(v.record.applied);
-      EXPECT_EQ(v.record.applied->lineage, lineages[i]);
+      EXPECT_EQ(v.record.applied->version.lineage.text(), lineages[i]);
     }
     EXPECT_TRUE(seen);
   }
-  // The same again is not news; an older lineage (created before) is stale; a newer one is news.
+  // The same again is not news; another lineage is, even one that names an earlier time (the
+  // engine never orders lineages: the watcher hands them over in the order Vault had them).
   observe(gstins[0], 1, lineages[0]);
-  observe(gstins[0], 5, "2025-12-31T23:59:59.9Z");
   settle();
   EXPECT_EQ(dest_->pushes.size(), lineages.size());
   reader_.set(gstins[0], 1, "Pass#2");
-  observe(gstins[0], 1, "2026-01-01T00:00:00.6Z");
+  observe(gstins[0], 1, "2025-12-31T23:59:59.9Z");
   settle();
   EXPECT_EQ(dest_->pushes.size(), lineages.size() + 1);
+  // "…00.5Z" and "…00.500Z" name the same moment, but are different texts: different lineages.
+  reader_.set(gstins[2], 1, "Pass#3");
+  observe(gstins[2], 1, "2026-01-01T00:00:00.5Z");
+  settle();
+  EXPECT_EQ(dest_->pushes.size(), lineages.size() + 2);
 }
 
 TEST_F(EngineTest, EachPairKeepsItsOwnMountAndFieldsAcrossRemapping) {
@@ -229,7 +234,7 @@ TEST_F(EngineTest, EachPairKeepsItsOwnMountAndFieldsAcrossRemapping) {
   // after a remapping changes one of them.
   start({});
   auto pair = [](const Gstin& g, std::string mount, std::string user, std::string pass) {
-    SourceRef s{std::move(mount), "nic/" + g.str()};
+    SourceRef s{mount + "/nic/" + g.str()};
     s.username_field = std::move(user);
     s.password_field = std::move(pass);
     return PairConfig{"fake", g, std::move(s)};
@@ -262,7 +267,7 @@ TEST_F(EngineTest, RewritingTheSameValuesPushesNothingUnlessForced) {
   observe(kG1, 2);
   settle();
   EXPECT_EQ(pushed_versions(), std::vector<std::int64_t>{1});
-  EXPECT_EQ(record().applied->version, 2) << "the destination holds version 2's values";
+  EXPECT_EQ(record().applied->version.number, 2) << "the destination holds version 2's values";
   EXPECT_EQ(record().state, PairState::in_sync);
   EXPECT_EQ(outcomes(), (std::vector<Outcome>{Outcome::applied, Outcome::unchanged}));
   observe(kG1, 2, kLineage, SourceState::present, /*force=*/true);
@@ -292,7 +297,7 @@ TEST_F(EngineTest, NewerVersionsCoalesceBehindAnInFlightPush) {
   observe(kG1, 4);
   settle();
   EXPECT_EQ(pushed_versions(), (std::vector<std::int64_t>{1, 4})) << "the in-flight push finishes, then the newest";
-  EXPECT_EQ(record().applied->version, 4);
+  EXPECT_EQ(record().applied->version.number, 4);
 }
 
 TEST_F(EngineTest, ANewerVersionReplacesABackingOffDelivery) {
@@ -306,7 +311,7 @@ TEST_F(EngineTest, ANewerVersionReplacesABackingOffDelivery) {
   observe(kG1, 2);  // no waiting for v1's backoff
   until([&] { return record().state == PairState::in_sync; });
   EXPECT_EQ(pushed_versions(), (std::vector<std::int64_t>{1, 2}));
-  EXPECT_EQ(record().applied->version, 2);
+  EXPECT_EQ(record().applied->version.number, 2);
   advance(5min);
   settle();
   EXPECT_EQ(pushed_versions().size(), 2u) << "the superseded retry never runs";
@@ -361,7 +366,7 @@ TEST_F(EngineTest, RejectedCredentialsAreNeverRetriedForThatVersion) {
   observe(kG1, 1);
   until([&] { return record().state == PairState::rejected; });
   EXPECT_EQ(record().last_error_provider, "NIC:1019");
-  EXPECT_EQ(record().pending->version, 1);
+  EXPECT_EQ(record().pending->version.number, 1);
   observe(kG1, 1);
   advance(24h);
   settle();
@@ -431,7 +436,7 @@ TEST_F(EngineTest, DeletedOrDestroyedCurrentVersionPushesNothing) {
   observe(kG1, 2, kLineage, SourceState::deleted);
   settle();
   EXPECT_EQ(record().state, PairState::source_deleted);
-  EXPECT_EQ(record().applied->version, 1) << "the destination still holds version 1";
+  EXPECT_EQ(record().applied->version.number, 1) << "the destination still holds version 1";
   observe(kG1, 2, kLineage, SourceState::destroyed);
   settle();
   EXPECT_EQ(outcomes(), (std::vector<Outcome>{Outcome::applied, Outcome::source_deleted}));
@@ -486,13 +491,13 @@ TEST_F(EngineTest, ARecreatedKeyIsANewLineage) {
   start();
   observe(kG1, 5, "2025-03-01T12:00:00Z");
   settle();
-  observe(kG1, 1, "2025-03-01T11:00:00Z");  // an older lineage: stale
+  observe(kG1, 4, "2025-03-01T12:00:00Z");  // an older version of the same lineage: stale
   settle();
   EXPECT_EQ(pushed_versions(), std::vector<std::int64_t>{5});
   observe(kG1, 1, "2025-03-09T08:00:00.25Z");  // deleted and recreated: version 1 is news
   settle();
   EXPECT_EQ(pushed_versions(), (std::vector<std::int64_t>{5, 1}));
-  EXPECT_EQ(record().applied->lineage, "2025-03-09T08:00:00.25Z");
+  EXPECT_EQ(record().applied->version.lineage.text(), "2025-03-09T08:00:00.25Z");
   EXPECT_NE(dest_->pushes[0].idempotency_key, dest_->pushes[1].idempotency_key);
 }
 
@@ -501,15 +506,15 @@ TEST_F(EngineTest, AnIntentLeftByACrashIsPushedAgainOnce) {
   crashed.destination = "fake";
   crashed.gstin = kG1.str();
   crashed.state = PairState::pending;
-  crashed.applied = ledger::VersionRef{2, kLineage, "API_USER:old"};
-  crashed.pending = ledger::VersionRef{3, kLineage, "API_USER:x"};
+  crashed.applied = ref(2, kLineage, "old");
+  crashed.pending = ref(3, kLineage, "x");
   crashed.push_in_flight = true;
   store_.seed(crashed);
   reader_.set(kG1, 3, "v3#");
   start();
   until([&] { return record().state == PairState::in_sync; });
   EXPECT_EQ(pushed_versions(), std::vector<std::int64_t>{3});
-  EXPECT_EQ(record().applied->version, 3);
+  EXPECT_EQ(record().applied->version.number, 3);
   EXPECT_FALSE(record().push_in_flight);
 }
 
@@ -518,7 +523,7 @@ TEST_F(EngineTest, ARetryDueAtRestartRunsWhenDue) {
   waiting.destination = "fake";
   waiting.gstin = kG1.str();
   waiting.state = PairState::retrying;
-  waiting.pending = ledger::VersionRef{3, kLineage, "x"};
+  waiting.pending = ref(3, kLineage, "x");
   waiting.attempts = 2;
   waiting.first_attempt_at = clock_.system_now() - 1min;
   waiting.next_attempt_at = clock_.system_now() + 20s;
@@ -541,8 +546,8 @@ TEST_F(EngineTest, PairsMappedAfterStartUpTakeUpTheWorkTheirLedgerRowsLeft) {
   crashed.destination = "fake";
   crashed.gstin = kG1.str();
   crashed.state = PairState::pending;
-  crashed.applied = ledger::VersionRef{2, kLineage, "API_USER:old"};
-  crashed.pending = ledger::VersionRef{3, kLineage, "API_USER:x"};
+  crashed.applied = ref(2, kLineage, "old");
+  crashed.pending = ref(3, kLineage, "x");
   crashed.push_in_flight = true;
   store_.seed(crashed);
   ledger::PairRecord waiting = crashed;
@@ -563,7 +568,7 @@ TEST_F(EngineTest, PairsMappedAfterStartUpTakeUpTheWorkTheirLedgerRowsLeft) {
   drain();
   EXPECT_TRUE(dest_->pushes.empty());
   std::vector<PairConfig> pairs;
-  for (const auto& g : {kG1, kG2, kG3}) pairs.push_back({"fake", g, SourceRef{"secret", "nic/" + g.str()}});
+  for (const auto& g : {kG1, kG2, kG3}) pairs.push_back({"fake", g, SourceRef{path_of(g)}});
   ASSERT_TRUE(engine_->set_pairs(pairs));
   // The watcher's first sweep reports the versions the ledger already has as pending.
   for (const auto& g : {kG1, kG2, kG3}) observe(g, 3);
@@ -682,7 +687,7 @@ TEST_F(EngineTest, StopCancelsPushesThatOutliveTheGraceAndKeepsTheirIntent) {
   EXPECT_EQ(dest_->concurrent, 0);
   const auto& r = record();
   EXPECT_TRUE(r.push_in_flight) << "the next start pushes it again";
-  EXPECT_EQ(r.pending->version, 1);
+  EXPECT_EQ(r.pending->version.number, 1);
 }
 
 TEST_F(EngineTest, StatusViewsAndCounters) {
@@ -725,10 +730,9 @@ TEST_F(EngineTest, NoSecretInLogsLedgerOrErrors) {
   until([&] { return record().state == PairState::rejected; });
   spdlog::set_default_logger(previous);
   std::string everything = logs.str();
-  for (const auto& h : store_.all_history()) everything += h.message + h.error_code + h.lineage;
+  for (const auto& h : store_.all_history()) everything += h.message + h.error_code + h.version.lineage.text();
   const auto& r = record();
-  everything += r.last_error_message + r.applied.value_or(ledger::VersionRef{}).fingerprint +
-                r.pending.value_or(ledger::VersionRef{}).fingerprint;
+  everything += r.last_error_message;
   for (const auto& v : engine_->snapshot()) everything += v.record.last_error_message;
   EXPECT_EQ(everything.find(planted), std::string::npos);
   EXPECT_NE(logs.str().find("gstin=07AAFCD5862R1ZX destination=fake version=1"), std::string::npos) << logs.str();

@@ -84,10 +84,8 @@ void observe_until_idle(asio::io_context& io, sync::Engine& engine, std::initial
                         std::int64_t version) {
   for (const auto& g : gstins) {
     Observation o;
-    o.mount = "secret";
-    o.key = "nic/" + g.str();
-    o.version = version;
-    o.lineage = "2026-01-01T00:00:00Z";
+    o.path = testing::path_of(g);
+    o.version = VersionId{version, Lineage("2026-01-01T00:00:00Z")};
     engine.observe(o);
   }
   testing::run_for(io, [](sync::Engine* e) -> asio::awaitable<void> {
@@ -109,7 +107,7 @@ TEST(LedgerWithEngine, OutcomesSurviveARestartAndNoPasswordReachesTheFiles) {
   for (const auto& g : {kRejected, kRetried, kApplied}) reader.set(g, 1, std::string(kPlanted), std::string(kUser));
   std::vector<sync::PairConfig> pairs;
   for (const auto& g : {kRejected, kRetried, kApplied}) {
-    pairs.push_back({"cleartax", g, sync::SourceRef{"secret", "nic/" + g.str()}});
+    pairs.push_back({"cleartax", g, sync::SourceRef{testing::path_of(g)}});
   }
   sync::EngineOptions options;
   options.seed = 7;
@@ -128,7 +126,7 @@ TEST(LedgerWithEngine, OutcomesSurviveARestartAndNoPasswordReachesTheFiles) {
     testing::run_for(io, engine.stop(1s));
 
     // The WAL holds the recent commits: look at every file while the store is open.
-    const auto applied_fp = fingerprint(kUser, Secret(kPlanted));
+    const auto applied_fp = fingerprint(kUser, Secret(kPlanted)).hex();
     EXPECT_TRUE(file_contains(db.string() + "-wal", applied_fp) || file_contains(db, applied_fp))
         << "the scan must find what the engine did write";
     for (const auto& p : {db.string(), db.string() + "-wal", db.string() + "-shm"}) {
@@ -155,7 +153,7 @@ TEST(LedgerWithEngine, OutcomesSurviveARestartAndNoPasswordReachesTheFiles) {
   EXPECT_EQ(by_gstin[kRetried.str()].state, PairState::in_sync);
   EXPECT_EQ(by_gstin[kApplied.str()].state, PairState::in_sync);
   ASSERT_TRUE(by_gstin[kApplied.str()].applied);
-  EXPECT_EQ(by_gstin[kApplied.str()].applied->version, 1);
+  EXPECT_EQ(by_gstin[kApplied.str()].applied->version.number, 1);
   EXPECT_EQ(by_gstin[kApplied.str()].applied->fingerprint, fingerprint(kUser, Secret(kPlanted)));
   for (const auto& [g, r] : by_gstin) {
     EXPECT_FALSE(r.push_in_flight) << g;
@@ -176,7 +174,7 @@ TEST(LedgerWithEngine, OutcomesSurviveARestartAndNoPasswordReachesTheFiles) {
     found = true;
     EXPECT_EQ(v.record.state, PairState::in_sync);
     ASSERT_TRUE(v.record.applied);
-    EXPECT_EQ(v.record.applied->version, 2);
+    EXPECT_EQ(v.record.applied->version.number, 2);
     EXPECT_EQ(v.record.applied->fingerprint, fingerprint(kUser, Secret(kPlanted)));
   }
   EXPECT_TRUE(found);

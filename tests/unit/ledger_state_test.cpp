@@ -164,7 +164,7 @@ TEST(Fingerprinter, MatchesTheSpecifiedConstruction) {
   // pushes every credential again): this vector must only change on purpose.
   auto fp = Fingerprinter::with_key(key_of(0));
   ASSERT_TRUE(fp);
-  EXPECT_EQ(fp->fingerprint("API_DEMO_USER", Secret(kPassword)),
+  EXPECT_EQ(fp->fingerprint("API_DEMO_USER", Secret(kPassword)).hex(),
             "04019eceac7a17261be2e04e94ba1c5a3db2524edd05309356f7281b0277caf3");
 }
 
@@ -172,9 +172,9 @@ TEST(Fingerprinter, KeyedStableAndUnambiguous) {
   auto a = Fingerprinter::with_key(key_of(0));
   auto b = Fingerprinter::with_key(key_of(1));
   ASSERT_TRUE(a && b);
-  const std::string fa = a->fingerprint("user", Secret(kPassword));
-  EXPECT_EQ(fa.size(), 64u);
-  EXPECT_EQ(fa.find_first_not_of("0123456789abcdef"), std::string::npos);
+  const Fingerprint fa = a->fingerprint("user", Secret(kPassword));
+  EXPECT_EQ(fa.hex().size(), 64u);
+  EXPECT_EQ(fa.hex().find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_EQ(fa, a->fingerprint("user", Secret(kPassword)));
   EXPECT_NE(fa, b->fingerprint("user", Secret(kPassword)));  // another install, another fingerprint
   EXPECT_NE(fa, a->fingerprint("user", Secret("N3w#Passw0rd!")));
@@ -200,13 +200,13 @@ TEST(Fingerprinter, CreatesAPrivateKeyFileOnceAndKeepsUsingIt) {
   {
     auto fp = Fingerprinter::open(key_file);
     ASSERT_TRUE(fp) << fp.error().describe();
-    first = fp->fingerprint("user", Secret(kPassword));
+    first = fp->fingerprint("user", Secret(kPassword)).hex();
   }
   EXPECT_EQ(mode_of(key_file), 0600u);
   EXPECT_EQ(std::filesystem::file_size(key_file), Fingerprinter::kKeySize);
   auto again = Fingerprinter::open(key_file);
   ASSERT_TRUE(again);
-  EXPECT_EQ(again->fingerprint("user", Secret(kPassword)), first);
+  EXPECT_EQ(again->fingerprint("user", Secret(kPassword)).hex(), first);
   // No temporary files are left behind.
   std::size_t entries = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(tmp.path())) ++entries;
@@ -216,7 +216,7 @@ TEST(Fingerprinter, CreatesAPrivateKeyFileOnceAndKeepsUsingIt) {
   testing::TempDir other;
   auto fresh = Fingerprinter::open(other.path() / Fingerprinter::kKeyFileName);
   ASSERT_TRUE(fresh);
-  EXPECT_NE(fresh->fingerprint("user", Secret(kPassword)), first);
+  EXPECT_NE(fresh->fingerprint("user", Secret(kPassword)).hex(), first);
 }
 
 TEST(Fingerprinter, RacingCreatorsAgreeOnOneKey) {
@@ -228,7 +228,7 @@ TEST(Fingerprinter, RacingCreatorsAgreeOnOneKey) {
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       auto fp = Fingerprinter::open(key_file);
-      prints[i] = fp ? fp->fingerprint("user", Secret(kPassword)) : fp.error().describe();
+      prints[i] = fp ? fp->fingerprint("user", Secret(kPassword)).hex() : fp.error().describe();
     });
   }
   for (auto& t : threads) t.join();

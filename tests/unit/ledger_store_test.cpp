@@ -50,9 +50,10 @@ PairRecord full_record() {
   r.gstin = "07AAFCD5862R1ZX";
   r.vault_path = "secret/nic/07AAFCD5862R1ZX";
   r.state = PairState::retrying;
-  r.applied = VersionRef{41, "2025-12-30T10:11:12.000000001Z", std::string(64, 'a')};
+  r.applied =
+      VersionRef{VersionId{41, Lineage("2025-12-30T10:11:12.000000001Z")}, Fingerprint::from_hex(std::string(64, 'a'))};
   r.applied_at = kT0 - 1h;
-  r.pending = VersionRef{42, "2026-01-01T00:00:00.5Z", std::string(64, 'b')};
+  r.pending = VersionRef{VersionId{42, Lineage("2026-01-01T00:00:00.5Z")}, Fingerprint::from_hex(std::string(64, 'b'))};
   r.push_in_flight = true;
   r.attempts = 7;
   r.first_attempt_at = kT0 - 5min;
@@ -70,8 +71,7 @@ HistoryEntry entry(std::string gstin, SystemTime at, std::int64_t version, Outco
   h.at = at;
   h.destination = "cleartax-prod";
   h.gstin = std::move(gstin);
-  h.version = version;
-  h.lineage = "2026-01-01T00:00:00Z";
+  h.version = VersionId{version, Lineage("2026-01-01T00:00:00Z")};
   h.outcome = outcome;
   h.attempt = 2;
   h.error_class = "auth";
@@ -106,7 +106,6 @@ void expect_same(const HistoryEntry& a, const HistoryEntry& b) {
   EXPECT_EQ(a.destination, b.destination);
   EXPECT_EQ(a.gstin, b.gstin);
   EXPECT_EQ(a.version, b.version);
-  EXPECT_EQ(a.lineage, b.lineage);
   EXPECT_EQ(a.outcome, b.outcome);
   EXPECT_EQ(a.attempt, b.attempt);
   EXPECT_EQ(a.error_class, b.error_class);
@@ -178,7 +177,7 @@ std::vector<PairRecord> numbered_records(int from, int count) {
   for (int i = from; i < from + count; ++i) {
     PairRecord r = full_record();
     r.gstin = fmt::format("GSTIN{:05}", i);
-    r.applied->version = i;
+    r.applied->version.number = i;
     out.push_back(std::move(r));
   }
   return out;
@@ -300,9 +299,9 @@ TEST_F(SqliteStoreTest, HistoryIsNewestFirstPerGstinAndLimited) {
   auto even = run_for(io_, store->history("EVEN", 3));
   ASSERT_TRUE(even);
   ASSERT_EQ(even->size(), 3u);
-  EXPECT_EQ((*even)[0].version, 8);
-  EXPECT_EQ((*even)[1].version, 6);
-  EXPECT_EQ((*even)[2].version, 4);
+  EXPECT_EQ((*even)[0].version.number, 8);
+  EXPECT_EQ((*even)[1].version.number, 6);
+  EXPECT_EQ((*even)[2].version.number, 4);
   auto all = run_for(io_, store->history("", 100));
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 10u);
@@ -533,8 +532,8 @@ TEST_F(SqliteStoreTest, AWriteThatCompletedSurvivesSigkill) {
   std::set<std::int64_t> present;
   for (const auto& p : *pairs) {
     ASSERT_TRUE(p.applied);
-    EXPECT_EQ(p.gstin, fmt::format("GSTIN{}", p.applied->version));
-    present.insert(p.applied->version);
+    EXPECT_EQ(p.gstin, fmt::format("GSTIN{}", p.applied->version.number));
+    present.insert(p.applied->version.number);
   }
   for (const auto n : durable) EXPECT_TRUE(present.count(n)) << "write " << n << " completed but is not in the ledger";
   auto history = run_for(io_, store->history("", 1'000'000));
@@ -625,7 +624,7 @@ TEST_F(SqliteStoreTest, NoPlantedPasswordReachesTheLedgerFiles) {
   const std::string username = "API_PLANTED_USER";
   auto fp = Fingerprinter::open(tmp_.path() / Fingerprinter::kKeyFileName);
   ASSERT_TRUE(fp);
-  const std::string fingerprint = fp->fingerprint(username, password);
+  const std::string fingerprint = fp->fingerprint(username, password).hex();
 
   // Errors shaped the way destinations and the engine build them: the credential is at hand,
   // and only Secret's formatter may touch it.
@@ -639,8 +638,8 @@ TEST_F(SqliteStoreTest, NoPlantedPasswordReachesTheLedgerFiles) {
   for (int i = 0; i < 50; ++i) {
     PairRecord r = full_record();
     r.gstin = fmt::format("G{:03}", i);
-    r.applied = VersionRef{i, "lineage", fingerprint};
-    r.pending = VersionRef{i + 1, "lineage", fingerprint};
+    r.applied = VersionRef{VersionId{i, Lineage("lineage")}, Fingerprint::from_hex(fingerprint)};
+    r.pending = VersionRef{VersionId{i + 1, Lineage("lineage")}, Fingerprint::from_hex(fingerprint)};
     const Error& e = i % 2 == 0 ? rejected : transient;
     r.last_error_class = std::string(to_string(e.error_class()));
     r.last_error_code = std::string(errc_name(static_cast<Errc>(e.code.value())));

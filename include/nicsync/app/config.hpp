@@ -5,7 +5,6 @@
 /// variables fill what the [vault] section leaves out (applied by `apply_environment`).
 
 #include <chrono>
-#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -19,7 +18,9 @@
 #include "nicsync/core/result.hpp"
 #include "nicsync/destinations/cleartax.hpp"
 #include "nicsync/destinations/webhook.hpp"
-#include "nicsync/sync/engine.hpp"
+#include "nicsync/sync/backoff.hpp"
+#include "nicsync/sync/limits.hpp"
+#include "nicsync/sync/mapping.hpp"
 #include "nicsync/vault/config.hpp"
 
 namespace nicsync::app {
@@ -88,88 +89,10 @@ struct DestinationConfig {
   }
 };
 
-/// GSTIN → Vault path → destinations (explicit): one [[mapping]] as it is read.
-struct MappingConfig {
-  Gstin gstin;
-  std::string path;  ///< full Vault path incl. the mount
-  std::vector<std::string> destinations;
-  std::string username_key = "username";
-  std::string password_key = "password";
-};
-
-/// One [[mapping]] of a MappingList: views into the list, valid while it lives unchanged.
-struct MappingView {
-  const Gstin& gstin;
-  std::string_view path;
-  const std::vector<std::string>& destinations;
-  const std::string& username_key;
-  const std::string& password_key;
-};
-
-/// The [[mapping]]s, held compactly since a service provider lists 10,000 of them: each keeps
-/// its GSTIN, its path (in one text shared by all) and the index of its route (destinations
-/// and field names), which mappings share. About 75 bytes a mapping, where a MappingConfig
-/// took 250 in small heap blocks that stayed scattered between longer-lived ones.
-class MappingList {
- public:
-  class Iterator {
-   public:
-    using value_type = MappingView;
-    using difference_type = std::ptrdiff_t;
-    Iterator() = default;
-    Iterator(const MappingList* list, std::size_t at) : list_(list), at_(at) {}
-    MappingView operator*() const { return (*list_)[at_]; }
-    Iterator& operator++() {
-      ++at_;
-      return *this;
-    }
-    Iterator operator++(int) {
-      Iterator before = *this;
-      ++at_;
-      return before;
-    }
-    bool operator==(const Iterator& o) const noexcept { return at_ == o.at_; }
-
-   private:
-    const MappingList* list_ = nullptr;
-    std::size_t at_ = 0;
-  };
-
-  void push_back(MappingConfig m);
-  /// Gives back what growing took (the parser calls it once the file is read).
-  void shrink_to_fit();
-  [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
-  [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }
-  MappingView operator[](std::size_t i) const;
-  [[nodiscard]] Iterator begin() const noexcept { return {this, 0}; }
-  [[nodiscard]] Iterator end() const noexcept { return {this, entries_.size()}; }
-
- private:
-  struct Route {
-    std::vector<std::string> destinations;
-    std::string username_key;
-    std::string password_key;
-    auto operator<=>(const Route&) const = default;
-  };
-  struct Entry {
-    Gstin gstin;
-    std::uint32_t path_begin = 0;
-    std::uint32_t path_size = 0;
-    std::uint32_t route = 0;
-  };
-  std::vector<Entry> entries_;
-  std::string paths_;                         // every path, back to back
-  std::vector<Route> routes_;                 // usually one or a few
-  std::map<Route, std::uint32_t> route_ids_;  // route → its index in routes_
-};
-
-/// Every key under `prefix` is a GSTIN, mapped to `destinations`.
-struct MappingSetConfig {
-  std::string prefix;  ///< full Vault path of a folder, ending in '/'
-  std::vector<std::string> destinations;
-  std::string username_key = "username";
-  std::string password_key = "password";
-};
+using sync::MappingConfig;
+using sync::MappingList;
+using sync::MappingSetConfig;
+using sync::MappingView;
 
 struct Config {
   std::string source;  ///< file it was read from

@@ -24,8 +24,4 @@ std::optional<SystemTimeNs> parse_rfc3339(std::string_view text) noexcept;
 /// "2025-03-04T10:11:12.345Z" (UTC, milliseconds).
 std::string format_rfc3339(std::chrono::system_clock::time_point t);
 
-/// Vault's own shape (Go's RFC3339Nano): UTC, the fraction's trailing zeros cut and no fraction
-/// at all on a whole second ("2025-03-04T10:11:12.3456Z", "2025-03-04T10:11:12Z").
-std::string format_rfc3339_nano(SystemTimeNs t);
-
 }  // namespace nicsync

@@ -10,10 +10,11 @@
 
 #include "nicsync/core/result.hpp"
 #include "nicsync/core/secret.hpp"
+#include "nicsync/core/version.hpp"
 
 namespace nicsync::ledger {
 
-/// Computes `hex(HMAC-SHA256(key, encode(username, password)))`. Cheap to copy (the keyed
+/// Computes `HMAC-SHA256(key, encode(username, password))`. Cheap to copy (the keyed
 /// state is shared) and safe to use from several threads.
 ///
 /// The encoding is unambiguous (a domain tag, then each field prefixed by its 8-byte big-endian
@@ -33,8 +34,7 @@ class Fingerprinter {
   /// A fingerprinter with the given key (tests, tools). The key must be `kKeySize` bytes.
   static Result<Fingerprinter> with_key(Secret key);
 
-  /// 64 lowercase hex digits.
-  [[nodiscard]] std::string fingerprint(std::string_view username, const Secret& password) const;
+  [[nodiscard]] Fingerprint fingerprint(std::string_view username, const Secret& password) const;
 
  private:
   struct Keyed;

@@ -13,6 +13,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "nicsync/core/result.hpp"
+#include "nicsync/core/version.hpp"
 
 namespace nicsync::ledger {
 
@@ -31,12 +32,11 @@ enum class PairState : std::uint8_t {
 std::string_view to_string(PairState s) noexcept;
 std::optional<PairState> pair_state_from_string(std::string_view s) noexcept;
 
-/// A version of a Vault key: `lineage` is the key's metadata created_time (a recreated key
-/// starts a new lineage at version 1); `fingerprint` is the keyed HMAC of the credential.
+/// A version of a Vault key and the keyed fingerprint of the credential it holds (what a
+/// destination holds, or is about to get).
 struct VersionRef {
-  std::int64_t version = 0;
-  std::string lineage;
-  std::string fingerprint;  ///< hex; empty if not known yet
+  VersionId version;
+  std::optional<Fingerprint> fingerprint;  ///< nothing if not known yet
 
   friend bool operator==(const VersionRef&, const VersionRef&) = default;
 };
@@ -87,8 +87,7 @@ struct HistoryEntry {
   SystemTime at{};
   std::string destination;
   std::string gstin;
-  std::int64_t version = 0;
-  std::string lineage;
+  VersionId version;  ///< number and lineage (KV v1: no lineage)
   Outcome outcome = Outcome::applied;
   int attempt = 0;
   std::string error_class;

@@ -5,15 +5,14 @@
 /// applied where. Observations go in through one call (`observe`); the ledger records intent
 /// before each push and the confirmed version after it.
 
-#include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -28,33 +27,10 @@
 #include "nicsync/destinations/destination.hpp"
 #include "nicsync/ledger/store.hpp"
 #include "nicsync/sync/backoff.hpp"
+#include "nicsync/sync/limits.hpp"
+#include "nicsync/sync/mapping.hpp"
 
 namespace nicsync::sync {
-
-/// Where a pair's credential lives in Vault.
-struct SourceRef {
-  std::string mount;  ///< "secret"
-  std::string key;    ///< "nic/07AAFCD5862R1ZX"
-  KvVersion kv = KvVersion::v2;
-  std::string username_field = "username";
-  std::string password_field = "password";
-
-  [[nodiscard]] std::string path() const { return mount + "/" + key; }
-  friend bool operator==(const SourceRef&, const SourceRef&) = default;
-};
-
-/// One mapping of a GSTIN to a destination and the Vault key that holds its credential.
-struct PairConfig {
-  std::string destination;
-  Gstin gstin;
-  SourceRef source;
-  friend bool operator==(const PairConfig&, const PairConfig&) = default;
-};
-
-/// Keeps the first of the pairs that name the same destination and GSTIN, in their order (an
-/// explicit mapping listed before the mapping sets wins over them). Engine::set_pairs refuses
-/// such repeats.
-void drop_repeated_pairs(std::vector<PairConfig>& pairs);
 
 /// Reads one credential version from Vault (the app wires it to vault::Client; tests fake it).
 class CredentialReader {
@@ -67,27 +43,7 @@ class CredentialReader {
 };
 
 /// Keyed fingerprint of a credential (ledger::Fingerprinter in production).
-using FingerprintFn = std::function<std::string(std::string_view username, const Secret& password)>;
-
-/// Admission of one destination's pushes: rate limit, concurrency cap and circuit breaker. (Vault
-/// reads and ledger commits of its deliveries are not pushes: they run ahead, outside these.)
-struct LanePolicy {
-  double rate_per_second = 0;  ///< pushes per second; 0 = unlimited
-  double burst = 1;
-  int concurrency = 8;        ///< pushes in flight at once
-  int breaker_threshold = 5;  ///< consecutive transient failures that open the breaker
-  std::chrono::milliseconds breaker_open_for{30'000};
-
-  /// Deliveries under way at once (reading Vault, committing to the ledger, waiting for a slot or
-  /// pushing): enough to keep `concurrency` pushes busy while the ledger's group commits wait for
-  /// fsync (measured: 32 cost a third of the throughput of 128 with 10,000 GSTINs rotated at
-  /// once). A rate-limited lane reads no further ahead than its rate can use. This many pushes
-  /// may be repeated by a crash (answered, outcome not yet durable), each at most once.
-  [[nodiscard]] int deliveries_under_way() const noexcept {
-    if (rate_per_second > 0) return 2 * concurrency + static_cast<int>(std::ceil(std::max(burst, 1.0)));
-    return std::max(4 * concurrency, 128);
-  }
-};
+using FingerprintFn = std::function<Fingerprint(std::string_view username, const Secret& password)>;
 
 struct EngineOptions {
   BackoffPolicy backoff;
@@ -104,8 +60,9 @@ struct PairView {
   PairConfig config;
   ledger::PairRecord record;
   bool in_flight = false;
-  /// Newest version observed but not yet applied (what the pair is working towards).
-  std::optional<std::int64_t> target_version;
+  /// Newest version observed but not yet dealt with (what the pair is working towards).
+  std::optional<VersionId> target;
+  bool target_forced = false;
 };
 
 /// Counters per destination.
@@ -129,17 +86,19 @@ class Engine {
 
   /// Adds or replaces the destinations (by name); in-flight pushes finish on the old objects.
   void set_destinations(std::vector<std::pair<std::shared_ptr<destinations::Destination>, LanePolicy>> lanes);
-  /// Replaces the mapping. Pairs that stay keep their state; new ones start pending; removed ones
+  /// Replaces the pairs. Pairs that stay keep their state; new ones start pending; removed ones
   /// are forgotten in memory (their ledger rows stay, so re-adding one does not re-push).
-  /// Errors: a pair naming an unknown destination.
+  /// Errors (nothing changes): a pair naming an unknown destination, a (destination, GSTIN)
+  /// named twice.
   Result<void> set_pairs(std::vector<PairConfig> pairs);
   /// Reads the ledger (blocking; before `start`). Pushes that were in flight at the last stop are
   /// queued again — the one repeat a crash may cost.
   Result<void> load();
   /// Starts scheduling on the executor.
   void start();
-  /// The one way in: "this Vault key is now at this version/state".
-  void observe(const Observation& observation);
+  /// The one way in: "this Vault key is now at this version/state". Returns how many pairs read
+  /// the key (0: none is mapped to it now).
+  std::size_t observe(const Observation& observation);
   /// Operator retry of a parked, rejected or backing-off pair (POST /v1/sync). Errors:
   /// invalid_argument when the pair is unknown or has nothing to retry.
   Result<void> retry(std::string_view destination, const Gstin& gstin);

@@ -3,13 +3,35 @@
 /// Per-destination admission: a token-bucket rate limit and a circuit breaker, as pure state
 /// machines over an explicit `now` (so tests drive them with a manual clock).
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <string_view>
 
 namespace nicsync::sync {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
+
+/// Admission of one destination's pushes: rate limit, concurrency cap and circuit breaker. (Vault
+/// reads and ledger commits of its deliveries are not pushes: they run ahead, outside these.)
+struct LanePolicy {
+  double rate_per_second = 0;  ///< pushes per second; 0 = unlimited
+  double burst = 1;
+  int concurrency = 8;        ///< pushes in flight at once
+  int breaker_threshold = 5;  ///< consecutive transient failures that open the breaker
+  std::chrono::milliseconds breaker_open_for{30'000};
+
+  /// Deliveries under way at once (reading Vault, committing to the ledger, waiting for a slot or
+  /// pushing): enough to keep `concurrency` pushes busy while the ledger's group commits wait for
+  /// fsync (measured: 32 cost a third of the throughput of 128 with 10,000 GSTINs rotated at
+  /// once). A rate-limited lane reads no further ahead than its rate can use. This many pushes
+  /// may be repeated by a crash (answered, outcome not yet durable), each at most once.
+  [[nodiscard]] int deliveries_under_way() const noexcept {
+    if (rate_per_second > 0) return 2 * concurrency + static_cast<int>(std::ceil(std::max(burst, 1.0)));
+    return std::max(4 * concurrency, 128);
+  }
+};
 
 /// Token bucket: `rate` tokens per second up to `burst`; rate 0 = unlimited.
 class TokenBucket {

@@ -106,6 +106,14 @@ class Client {
   /// The KV engine and mount of `path` (`sys/internal/ui/mounts/<path>`, the CLI's rule).
   boost::asio::awaitable<Result<MountInfo>> detect_mount(VaultPath path);
 
+  /// Where `path` lives: its mount, its key below the mount and the mount's KV version. Each
+  /// mount is detected once and remembered: a path under a known mount (the longest that is a
+  /// whole-segment prefix) asks Vault nothing. (A server without the preflight endpoint gives an
+  /// empty mount, which is never reused for another path.)
+  boost::asio::awaitable<Result<KvLocation>> locate(VaultPath path);
+  /// `locate` for a path given as text.
+  boost::asio::awaitable<Result<KvLocation>> locate(std::string_view path);
+
   /// KV v2 data, current version or `version`. A soft-deleted or destroyed version gives
   /// `vault_version_deleted` / `vault_version_destroyed`, an absent key or version
   /// `vault_not_found`.

@@ -173,6 +173,16 @@ struct MountInfo {
   [[nodiscard]] Result<KvPath> split(const VaultPath& full) const;
 };
 
+/// Whether `path` is a key directly in the folder `folder` (which ends in '/'), as a mapping
+/// set's members are: "secret/nic/X" is in "secret/nic/", "secret/nic/a/X" is not.
+[[nodiscard]] bool directly_in_folder(std::string_view path, std::string_view folder) noexcept;
+
+/// A key and the KV version of its mount: what reading it needs.
+struct KvLocation {
+  KvPath path;
+  KvVersion kv = KvVersion::v1;
+};
+
 }  // namespace nicsync::vault
 
 template <>

@@ -15,8 +15,8 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -44,14 +44,6 @@ struct WatcherOptions {
   std::uint64_t seed = 0;  ///< jitter randomness; 0 = random
 };
 
-/// Where a watched key lives once its mount is known.
-struct KeyLocation {
-  std::string path;  ///< full path as configured, e.g. "secret/nic/07AAFCD5862R1ZX"
-  std::string mount;
-  std::string key;
-  KvVersion kv = KvVersion::v2;
-};
-
 /// A mapping set's membership after a listing.
 struct SetListing {
   std::string prefix;
@@ -60,6 +52,16 @@ struct SetListing {
   std::vector<Gstin> added;               ///< since the previous listing
   std::vector<Gstin> removed;
 };
+
+/// A full sweep over every watched key is over.
+struct SweepDone {
+  std::uint64_t sweeps = 0;  ///< sweeps so far
+};
+
+/// What the watcher learns, in the order it learns it: a key's new version or state (an
+/// `Observation`), a mapping set's listing, the end of a sweep. (Mounts are the Vault client's
+/// to detect and remember; read errors stay with their keys, see `problems()`.)
+using WatchEvent = std::variant<Observation, SetListing, SweepDone>;
 
 /// What `read_now` found for one path (for `POST /v1/sync` reports).
 struct ReadResult {
@@ -81,9 +83,8 @@ struct WatcherStats {
 
 class Watcher {
  public:
-  using Sink = std::function<void(const Observation&)>;
-  using SetListener = std::function<void(const SetListing&)>;
-  using LocationListener = std::function<void(const KeyLocation&)>;
+  /// Where the events go: one channel, called on the executor's thread.
+  using Sink = std::function<void(const WatchEvent&)>;
 
   Watcher(boost::asio::any_io_executor executor, vault::Client& vault, WatcherOptions options, Clock& clock, Sink sink);
   ~Watcher();
@@ -94,16 +95,6 @@ class Watcher {
   void set_keys(std::vector<std::string> paths);
   /// The mapping-set folders (full paths ending in '/'). Their keys are watched too.
   void set_prefixes(std::vector<std::string> prefixes);
-  /// Called after every listing of a mapping set (membership, invalid keys, changes).
-  void on_set_listing(SetListener listener);
-  /// The GSTINs of the last listing of mapping set `prefix` (sorted; empty before the first),
-  /// or nullptr for a prefix that is not watched. Valid until the next listing or set_prefixes.
-  [[nodiscard]] const std::vector<Gstin>* set_members(const std::string& prefix) const;
-  /// Called when a key's mount and KV version are detected (or change).
-  void on_location(LocationListener listener);
-  /// Called after each full sweep (with the number of sweeps so far).
-  void on_sweep(std::function<void(std::uint64_t)> listener);
-
   /// Runs until cancelled: detects mounts, subscribes to events when wanted and offered
   /// (subscribe first, then sweep, so nothing falls in the gap), then sweeps every interval.
   boost::asio::awaitable<void> run();
@@ -118,7 +109,6 @@ class Watcher {
   [[nodiscard]] bool first_sweep_done() const noexcept;
   /// Keys not yet read successfully, with the last error (for /readyz and status).
   [[nodiscard]] std::map<std::string, std::string> problems() const;
-  [[nodiscard]] std::optional<KeyLocation> location(const std::string& path) const;
   [[nodiscard]] WatcherStats stats() const;
 
   struct Impl;

@@ -20,6 +20,10 @@ using namespace std::chrono_literals;
 
 inline std::string path_of(const Gstin& g) { return "secret/nic/" + g.str(); }
 
+/// A fingerprint for tests that need no key: SHA-256 of the length-prefixed username and
+/// password (unkeyed, so only for values planted by the test).
+Fingerprint test_fingerprint(std::string_view username, const Secret& password);
+
 class FakeReader final : public sync::CredentialReader {
  public:
   void set(const Gstin& g, std::int64_t version, std::string password, std::string username = "API_USER") {
@@ -29,7 +33,7 @@ class FakeReader final : public sync::CredentialReader {
   void clear_errors() { errors_.clear(); }
   boost::asio::awaitable<Result<destinations::Credential>> read(sync::SourceRef source, std::int64_t version) override {
     ++reads;
-    const auto key = std::make_pair(source.path(), version);
+    const auto key = std::make_pair(source.path, version);
     if (auto e = errors_.find(key); e != errors_.end()) co_return e->second;
     if (auto v = values_.find(key); v != values_.end()) co_return v->second;
     co_return Error(Errc::vault_not_found, "no such version in the fake");
@@ -62,7 +66,7 @@ class FakeDestination final : public destinations::Destination {
   boost::asio::awaitable<Result<void>> push(destinations::Delivery d, destinations::Credential c) override {
     // The engine must have made its intent durable before anything goes out.
     const auto* rec = store_.record(name_, d.gstin.str());
-    if (rec == nullptr || !rec->push_in_flight || !rec->pending || rec->pending->version != d.version) {
+    if (rec == nullptr || !rec->push_in_flight || !rec->pending || rec->pending->version.number != d.version) {
       intent_violations++;
     }
     if (!active_.insert(d.gstin.str()).second) same_pair_overlap++;
