@@ -1,8 +1,8 @@
 // `cmake --install` of this build tree: the daemon, the systemd unit (pointing at the installed
-// binary and config), the sysusers snippet and the example config land where the unit and the
-// README say; an operator's edited config survives a reinstall; a packager's
-// `DESTDIR=… --prefix /usr` install gives /etc/nicsync and the unit unchanged; the installed
-// binary runs.
+// binary and config, and waiting for that config), the sysusers snippet and the example config
+// land where the unit and the README say; an operator's edited config survives a reinstall; a
+// packager's `DESTDIR=… --prefix /usr` install gives /etc/nicsync and the unit unchanged; the
+// installed binary runs.
 #include <unistd.h>
 
 #include <cstdlib>
@@ -98,6 +98,7 @@ TEST(Install, PutsDaemonUnitSysusersAndConfigUnderThePrefix) {
       << unit;
   EXPECT_NE(unit.find("\nLoadCredential=approle-role-id:" + etc + "/approle-role-id\n"), std::string::npos);
   EXPECT_NE(unit.find("\nLoadCredential=approle-secret-id:" + etc + "/approle-secret-id\n"), std::string::npos);
+  EXPECT_NE(unit.find("\nConditionPathExists=" + etc + "/nicsyncd.toml\n"), std::string::npos) << unit;
   EXPECT_EQ(unit.find("\nExecStart=/usr/sbin/"), std::string::npos);
   auto original = testing::read_file(source_file("systemd/nicsyncd.service"));
   EXPECT_EQ(std::count(unit.begin(), unit.end(), '\n'), std::count(original.begin(), original.end(), '\n'));
