@@ -1,8 +1,8 @@
-// `cmake --install` of this build tree: the daemon, the systemd unit (pointing at the installed
-// binary and config, and waiting for that config), the sysusers snippet and the example config
-// land where the unit and the README say; an operator's edited config survives a reinstall; a
-// packager's `DESTDIR=… --prefix /usr` install gives /etc/nicsync and the unit unchanged; the
-// installed binary runs.
+// `cmake --install` of this build tree: the daemon, its manual pages, the systemd unit (pointing
+// at the installed binary and config, and waiting for that config), the sysusers snippet and the
+// example config land where the unit and the README say; an operator's edited config survives a
+// reinstall; a packager's `DESTDIR=… --prefix /usr` install gives /etc/nicsync and the unit
+// unchanged; the installed binary runs.
 #include <unistd.h>
 
 #include <cstdlib>
@@ -77,6 +77,8 @@ TEST(Install, PutsDaemonUnitSysusersAndConfigUnderThePrefix) {
                                      "sbin/nicsyncd",
                                      "share/doc/nicsync/README.md",
                                      "share/doc/nicsync/nicsyncd.toml",
+                                     "share/man/man5/nicsyncd.toml.5.gz",
+                                     "share/man/man8/nicsyncd.8.gz",
                                  }));
   EXPECT_TRUE(executable(prefix / "sbin/nicsyncd"));
   EXPECT_EQ(testing::read_file((prefix / "etc/nicsync/nicsyncd.toml").string()),
@@ -152,6 +154,8 @@ TEST(Install, PackagersPrefixUsrGivesEtcNicsyncAndTheUnitUnchanged) {
                                    "usr/sbin/nicsyncd",
                                    "usr/share/doc/nicsync/README.md",
                                    "usr/share/doc/nicsync/nicsyncd.toml",
+                                   "usr/share/man/man5/nicsyncd.toml.5.gz",
+                                   "usr/share/man/man8/nicsyncd.8.gz",
                                }));
   EXPECT_EQ(testing::read_file((root / "usr/lib/systemd/system/nicsyncd.service").string()),
             testing::read_file(source_file("systemd/nicsyncd.service")));
