@@ -3,7 +3,6 @@
 // <build>/package-test; these tests read what it made with dpkg-deb, man and lintian, and run
 // its maintainer scripts against stand-ins for the systemd tools. Installing it for real is
 // scripts/package --check-install (CI's last step: it changes the machine).
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +20,8 @@
 #include "nicsync/core/build_info.hpp"
 #include "testing/process.hpp"
 #include "testing/temp_dir.hpp"
+
+#include <sys/stat.h>
 
 namespace nicsync {
 namespace {
@@ -176,10 +177,12 @@ TEST_F(Deb, DependsOnThePackagesOfEveryLibraryTheDaemonLinks) {
     for (std::sregex_iterator p(provides.begin(), provides.end(), provided), none; p != none; ++p) {
       names.push_back((*p)[1]);
     }
-    EXPECT_TRUE(std::any_of(names.begin(), names.end(), [&](const std::string& name) {
+    const auto named = [&](const std::string& name) {
       const auto escaped = std::regex_replace(name, std::regex(R"([.+])"), R"(\$&)");
       return std::regex_search(depends, std::regex("(^|, )" + escaped + "( \\([^)]+\\))?(,|$)"));
-    })) << (*it)[1] << " comes from " << package << ", which Depends does not name: " << depends;
+    };
+    EXPECT_TRUE(std::any_of(names.begin(), names.end(), named))
+        << (*it)[1] << " comes from " << package << ", which Depends does not name: " << depends;
   }
   EXPECT_GE(libraries, 5) << needed.output;
   EXPECT_EQ(depends.find("-dev"), std::string::npos) << depends;
@@ -221,8 +224,8 @@ TEST_F(Deb, ExampleConfigIsAConffileAndTheMaintainerScriptsAreTheSources) {
   const auto info = run({"dpkg-deb", "-I", deb_.string()});
   ASSERT_EQ(info.code, 0) << info.output;
   for (const char* member : {"control", "md5sums", "conffiles", "postinst", "prerm", "postrm"}) {
-    EXPECT_TRUE(std::regex_search(info.output, std::regex(std::string(R"(\d+ bytes,\s+\d+ lines\s+\*?\s*)") + member +
-                                                          R"((\s|$))")))
+    EXPECT_TRUE(std::regex_search(info.output,
+                                  std::regex(std::string(R"(\d+ bytes,\s+\d+ lines\s+\*?\s*)") + member + R"((\s|$))")))
         << member << " is not a control member:\n"
         << info.output;
   }
@@ -285,6 +288,14 @@ TEST_F(Deb, ManPagesRenderWithoutWarnings) {
   }
 }
 
+/// The part of `text` from the line `from` up to the line `to`.
+std::string section(const std::string& text, const std::string& from, const std::string& to) {
+  const auto begin = text.find("\n" + from + "\n");
+  const auto end = text.find("\n" + to + "\n", begin == std::string::npos ? 0 : begin);
+  if (begin == std::string::npos || end == std::string::npos) throw std::runtime_error("no " + from + " ... " + to);
+  return text.substr(begin, end - begin);
+}
+
 /// The page's source as plain words: fonts dropped, "\-" as "-".
 std::string roff_text(std::string page) {
   page = std::regex_replace(page, std::regex(R"(\\f[BIRP])"), "");
@@ -299,8 +310,7 @@ TEST_F(Deb, DaemonPageListsEverySubcommandAndOptionOfTheHelpAndNoOther) {
   // CLI11's help: options, then "Subcommands:" with one "  name  description" line each.
   std::vector<std::string> subcommands;
   std::smatch heading;
-  ASSERT_TRUE(std::regex_search(top.output, heading, std::regex("\nsubcommands:\n", std::regex::icase)))
-      << top.output;
+  ASSERT_TRUE(std::regex_search(top.output, heading, std::regex("\nsubcommands:\n", std::regex::icase))) << top.output;
   for (const auto& line : lines_of(heading.suffix().str())) {
     std::smatch m;
     if (std::regex_match(line, m, std::regex(R"(^\s+([a-z]+)\s+\S.*$)"))) subcommands.push_back(m[1]);
@@ -334,7 +344,7 @@ TEST_F(Deb, DaemonPageListsEverySubcommandAndOptionOfTheHelpAndNoOther) {
   }
   // ...and names no option the command line lacks.
   const std::regex page_option(R"((^|[\s(\[])(--[a-z][a-z-]*))");
-  const auto options_section = page.substr(page.find("\n.SH SYNOPSIS"), page.find("\n.SH EXIT STATUS") - page.find("\n.SH SYNOPSIS"));
+  const auto options_section = section(page, ".SH SYNOPSIS", ".SH EXIT STATUS");
   for (std::sregex_iterator it(options_section.begin(), options_section.end(), page_option), end; it != end; ++it) {
     EXPECT_TRUE(help_options.contains((*it)[2])) << "nicsyncd(8) describes " << (*it)[2] << ", which no --help lists";
   }
@@ -353,7 +363,7 @@ TEST_F(Deb, ConfigPageListsEveryKeyOfTheReadmeTable) {
   rows.erase(rows.begin(), rows.begin() + 2);  // header and |---|
 
   const auto page = roff_text(gunzip("usr/share/man/man5/nicsyncd.toml.5.gz"));
-  const auto keys = page.substr(page.find("\n.SH KEYS\n"), page.find("\n.SH ENVIRONMENT\n") - page.find("\n.SH KEYS\n"));
+  const auto keys = section(page, ".SH KEYS", ".SH ENVIRONMENT");
   // One tagged paragraph a row, each naming the row's keys.
   std::vector<std::string> tags;
   const auto key_lines = lines_of(keys);
