@@ -40,6 +40,7 @@
 #include "destinations/single_flight.hpp"
 #include "destinations/text.hpp"
 #include "destinations/token_cache.hpp"
+#include "nicsync/core/text.hpp"
 #include "nicsync/core/timestamp.hpp"
 
 namespace nicsync::destinations {
@@ -281,7 +282,7 @@ Result<void> interpret_store_response(const http::Response& r, std::string_view 
     return make_error(Errc::dest_rejected,
                       fmt::format("ClearTax answered {} to {} (Location: {}): set base_url to the address it "
                                   "points to",
-                                  status_text, what, detail::redact_url(r.header("Location").value_or("none"))),
+                                  status_text, what, redact_url(r.header("Location").value_or("none"))),
                       r);
   }
   if (r.status >= 400) {
@@ -522,7 +523,7 @@ struct ClearTaxDestination::Impl {
     auto& r = **rec;
     if (r.token_url != token_url) {
       spdlog::info("destination={} token cache {} is for {}, not {}: ignored", config.name, cache_path,
-                   detail::redact_url(r.token_url), detail::redact_url(token_url));
+                   redact_url(r.token_url), redact_url(token_url));
       return;
     }
     day = r.utc_day;
@@ -780,14 +781,13 @@ http::Request store_request(const ClearTaxDestination::Impl& self, const TokenRe
                  {"Idempotency-Key", key}};
   // Sized once so that no copy of the password is left behind in a reallocated buffer.
   std::string& body = req.body;
-  body.reserve(48 + detail::json_escaped_size(gstin) + detail::json_escaped_size(c.username) +
-               detail::json_escaped_size(password));
+  body.reserve(48 + json_escaped_size(gstin) + json_escaped_size(c.username) + json_escaped_size(password));
   body += "{\"gstin\":";
-  detail::append_json_string(body, gstin);
+  append_json_string(body, gstin);
   body += ",\"username\":";
-  detail::append_json_string(body, c.username);
+  append_json_string(body, c.username);
   body += ",\"password\":";
-  detail::append_json_string(body, password);
+  append_json_string(body, password);
   body += '}';
   req.timeout = self.config.push_timeout;
   req.connect_timeout = self.config.connect_timeout;
@@ -847,7 +847,7 @@ asio::awaitable<Result<void>> probe_impl(ImplPtr self) {
   if (!resp) {
     Error e = resp.error();
     e.message = fmt::format("destination {}: ClearTax at {} is not reachable: {}", self->config.name,
-                            detail::redact_url(self->base), e.message);
+                            redact_url(self->base), e.message);
     co_return e;
   }
   co_return Result<void>{};

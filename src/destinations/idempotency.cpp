@@ -1,5 +1,6 @@
 #include <openssl/evp.h>
 
+#include "nicsync/core/text.hpp"
 #include "nicsync/destinations/destination.hpp"
 
 namespace nicsync::destinations {
@@ -26,14 +27,7 @@ std::string idempotency_key(std::string_view destination, const Gstin& gstin, st
   unsigned int size = 0;
   EVP_DigestFinal_ex(ctx, digest, &size);
   EVP_MD_CTX_free(ctx);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (unsigned int i = 0; i < size; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
-  }
-  return out;
+  return to_hex(digest, size);
 }
 
 }  // namespace nicsync::destinations

@@ -1,57 +1,9 @@
+// Provider text quoted in messages: secrets scrubbed, control characters flattened, length cut.
 #include "destinations/text.hpp"
-
-#include <fmt/format.h>
 
 #include "nicsync/core/secret.hpp"
 
 namespace nicsync::destinations::detail {
-
-std::size_t json_escaped_size(std::string_view s) noexcept {
-  std::size_t n = 0;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-      case '\\':
-      case '\b':
-      case '\f':
-      case '\n':
-      case '\r':
-      case '\t': n += 2; break;
-      default: n += c < 0x20 ? 6 : 1;
-    }
-  }
-  return n;
-}
-
-void append_json_escaped(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  append_json_escaped(out, s);
-  out += '"';
-}
-
 namespace {
 
 void scrub(std::string& text, std::string_view secret) {
@@ -97,27 +49,6 @@ std::string provider_text(std::string_view raw, const std::vector<std::string_vi
     text += "...";
   }
   return text;
-}
-
-std::string to_hex(const unsigned char* data, std::size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out += kHex[data[i] >> 4];
-    out += kHex[data[i] & 0xf];
-  }
-  return out;
-}
-
-std::string redact_url(std::string_view url) {
-  std::string out(url.substr(0, url.find_first_of("?#")));
-  if (auto scheme = out.find("://"); scheme != std::string::npos) {
-    auto at = out.find('@', scheme + 3);
-    auto slash = out.find('/', scheme + 3);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) out.erase(scheme + 3, at - scheme - 2);
-  }
-  return out;
 }
 
 }  // namespace nicsync::destinations::detail

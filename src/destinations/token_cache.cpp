@@ -10,7 +10,7 @@
 #include <boost/json/value.hpp>
 #include <fmt/format.h>
 
-#include "destinations/text.hpp"
+#include "nicsync/core/text.hpp"
 
 #include <sys/stat.h>
 

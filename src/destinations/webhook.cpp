@@ -12,6 +12,7 @@
 
 #include "destinations/single_flight.hpp"
 #include "destinations/text.hpp"
+#include "nicsync/core/text.hpp"
 
 namespace nicsync::destinations {
 namespace asio = boost::asio;
@@ -105,7 +106,7 @@ std::string render_body(const std::vector<Part>& parts, const Values& v) {
     size += p.literal.size();
     if (!p.field) continue;
     const auto text = v.of(*p.field);
-    size += (numeric(*p.field) ? text.size() : detail::json_escaped_size(text)) + (p.in_string ? 0 : 2);
+    size += (numeric(*p.field) ? text.size() : json_escaped_size(text)) + (p.in_string ? 0 : 2);
   }
   std::string out;
   out.reserve(size);
@@ -116,9 +117,9 @@ std::string render_body(const std::vector<Part>& parts, const Values& v) {
     if (numeric(*p.field)) {
       out += text;
     } else if (p.in_string) {
-      detail::append_json_escaped(out, text);
+      append_json_escaped(out, text);
     } else {
-      detail::append_json_string(out, text);
+      append_json_string(out, text);
     }
   }
   return out;
@@ -418,7 +419,7 @@ asio::awaitable<Result<void>> probe_impl(ImplPtr self) {
   if (!cfg.probe_url.empty() && (resp->status == 401 || resp->status == 403)) {
     Error e(Errc::dest_unauthorized, fmt::format("destination {}: {} answered HTTP {} to the probe: check the "
                                                  "secret headers in Vault",
-                                                 cfg.name, detail::redact_url(cfg.probe_url), resp->status));
+                                                 cfg.name, redact_url(cfg.probe_url), resp->status));
     e.http_status = resp->status;
     co_return e;
   }

@@ -21,6 +21,7 @@
 
 #include "nicsync/core/build_info.hpp"
 #include "nicsync/core/secret.hpp"
+#include "nicsync/core/text.hpp"
 
 namespace nicsync::http {
 namespace asio = boost::asio;
@@ -64,17 +65,6 @@ class CompletionOf final : public Completion {
 using Handler = std::unique_ptr<Completion>;
 
 bool has_crlf(std::string_view s) noexcept { return s.find_first_of("\r\n") != std::string_view::npos; }
-
-// URL without query or credentials, for error messages.
-std::string redact_url(std::string_view url) {
-  std::string out(url.substr(0, url.find_first_of("?#")));
-  if (auto scheme = out.find("://"); scheme != std::string::npos) {
-    auto at = out.find('@', scheme + 3);
-    auto slash = out.find('/', scheme + 3);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) out.erase(scheme + 3, at - scheme - 2);
-  }
-  return out;
-}
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "nicsync/core/duration.hpp"
+#include "nicsync/core/text.hpp"
 #include "vault/client_impl.hpp"
 
 #include <sys/stat.h>
@@ -517,9 +518,9 @@ asio::awaitable<Result<void>> Client::Impl::do_login() {
       // Sized up front so that no reallocation leaves a copy of the ids behind.
       call.body.reserve(64 + 2 * (role_id->size() + secret_id->size()) * 6);
       call.body += "{\"role_id\":";
-      wire::append_json_string(call.body, role_id->expose());
+      append_json_string(call.body, role_id->expose());
       call.body += ",\"secret_id\":";
-      wire::append_json_string(call.body, secret_id->expose());
+      append_json_string(call.body, secret_id->expose());
       call.body += '}';
       call.ctx = {"POST", call.api_path, "log in with AppRole at", "update", "no AppRole auth mount here"};
       WipeOnExit wipe_ids{call.body};

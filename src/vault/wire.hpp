@@ -49,9 +49,6 @@ std::string make_url(std::string_view url_base, std::string_view api_path, std::
 /// given), `X-Vault-Namespace` (when not root), `Content-Type: application/json` with a body.
 std::vector<http::Header> make_headers(const Token* token, const Namespace& ns, bool has_body);
 
-/// Appends `value` as a JSON string literal (quotes included) without temporary copies.
-void append_json_string(std::string& out, std::string_view value);
-
 /// True for statuses worth another attempt: 412, 429 and 5xx except 501 (reference §9).
 bool is_retryable_status(int status) noexcept;
 /// True for transport failures worth another attempt (not TLS verification, bad URLs, caps).

@@ -1,5 +1,5 @@
-// Pure rules of the destinations: ClearTax answer shapes and codes, valid_till parsing, JSON
-// escaping and the quoting of provider text.
+// Pure rules of the destinations: ClearTax answer shapes and codes, valid_till parsing and the
+// quoting of provider text.
 #include <gtest/gtest.h>
 
 #include "destinations/text.hpp"
@@ -112,17 +112,6 @@ TEST(ValidTill, Formats) {
   }
 }
 
-TEST(Text, JsonEscaping) {
-  std::string out;
-  const std::string_view in = "a\"b\\c\n\t\x01\x1f ü";
-  out.reserve(detail::json_escaped_size(in));
-  const auto capacity = out.capacity();
-  detail::append_json_escaped(out, in);
-  EXPECT_EQ(out, "a\\\"b\\\\c\\n\\t\\u0001\\u001f ü");
-  EXPECT_EQ(out.size(), detail::json_escaped_size(in));
-  EXPECT_EQ(out.capacity(), capacity);  // never reallocated
-}
-
 TEST(Text, ProviderTextScrubsFlattensAndCuts) {
   EXPECT_EQ(detail::provider_text("pw=abc and abc again", {"abc"}), "pw=*** and *** again");
   EXPECT_EQ(detail::provider_text("<html>\r\n  <b>x</b>\n</html>\n", {}), "<html> <b>x</b> </html>");
@@ -130,7 +119,6 @@ TEST(Text, ProviderTextScrubsFlattensAndCuts) {
   auto cut = detail::provider_text(std::string(300, 'a'), {}, 10);
   EXPECT_EQ(cut, "aaaaaaaaaa...");
   EXPECT_EQ(detail::provider_text("ééééé", {}, 3), "é...");  // never half a UTF-8 character
-  EXPECT_EQ(detail::redact_url("https://user:pw@host:1/p?q=1#f"), "https://host:1/p");
 }
 
 }  // namespace

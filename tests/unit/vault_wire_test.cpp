@@ -47,14 +47,6 @@ TEST(VaultWire, HeadersCarryTokenNamespaceAndRequestGuard) {
   EXPECT_EQ(bare[0].name, "X-Vault-Request");
 }
 
-TEST(VaultWire, JsonStringEscaping) {
-  std::string out;
-  append_json_string(out, "a\"b\\c\n\x01ü&<>");
-  EXPECT_EQ(out, "\"a\\\"b\\\\c\\n\\u0001ü&<>\"");
-  auto back = parse_json(out, "test").value();
-  EXPECT_EQ(std::string_view(back.as_string()), "a\"b\\c\n\x01ü&<>");
-}
-
 TEST(VaultWire, ParseAddress) {
   auto a = parse_address("https://vault.example.com", "").value();
   EXPECT_TRUE(a.tls);
