@@ -1,5 +1,6 @@
 #pragma once
-// The Vault client's shared state, visible to the event subscriber (same module).
+// The Vault client's shared state: its calls (client.cpp), authentication (client_auth.cpp), token
+// lifetime (client_lifetime.cpp) and KV calls (client_kv.cpp), and the event subscriber.
 
 #include <cstdint>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "nicsync/core/secret.hpp"
 #include "nicsync/http/client.hpp"
 #include "nicsync/vault/client.hpp"
 #include "vault/schedule.hpp"
@@ -38,6 +40,12 @@ struct Call {
   std::string body;
   bool sensitive = false;  ///< the body carries secrets: wiped after use
   wire::CallContext ctx;
+};
+
+/// Wipes a string when the scope ends (also when a coroutine unwinds).
+struct WipeOnExit {
+  std::string& s;
+  ~WipeOnExit() { secure_wipe(s); }
 };
 
 /// A token in use and the login generation it came from.

@@ -1,7 +1,8 @@
 #pragma once
 // Vault's wire format in one place: URLs and headers the client sends, JSON bodies it parses
 // (with wiping allocation, because bodies carry secrets), and how statuses and error bodies
-// become classified `Error`s. Pure functions, unit-tested against the reference's bodies.
+// become classified `Error`s. Pure functions, unit-tested against the reference's bodies; each
+// section below names the file that defines it.
 
 #include <chrono>
 #include <optional>
@@ -21,7 +22,7 @@
 
 namespace nicsync::vault::wire {
 
-// --- addresses, URLs, headers ------------------------------------------------------------
+// --- addresses, URLs, headers (wire_address.cpp) -------------------------------------------------
 
 /// A parsed VAULT_ADDR.
 struct BaseAddress {
@@ -49,12 +50,7 @@ std::string make_url(std::string_view url_base, std::string_view api_path, std::
 /// given), `X-Vault-Namespace` (when not root), `Content-Type: application/json` with a body.
 std::vector<http::Header> make_headers(const Token* token, const Namespace& ns, bool has_body);
 
-/// True for statuses worth another attempt: 412, 429 and 5xx except 501 (reference §9).
-bool is_retryable_status(int status) noexcept;
-/// True for transport failures worth another attempt (not TLS verification, bad URLs, caps).
-bool is_retryable_error(const Error& e) noexcept;
-
-// --- JSON -----------------------------------------------------------------------------------
+// --- JSON (wire_json.cpp) ------------------------------------------------------------------------
 
 /// Storage whose blocks are wiped before they are freed: everything parsed with it (strings
 /// holding passwords and tokens, the parser's own scratch space) leaves no copy behind.
@@ -86,14 +82,19 @@ class JsonScratch {
 /// `parse_json` into `scratch`: the value must not outlive it.
 Result<boost::json::value> parse_json(std::string_view body, std::string_view what, JsonScratch& scratch);
 
+// --- statuses to errors (wire_errors.cpp) --------------------------------------------------------
+
+/// True for statuses worth another attempt: 412, 429 and 5xx except 501 (reference §9).
+bool is_retryable_status(int status) noexcept;
+/// True for transport failures worth another attempt (not TLS verification, bad URLs, caps).
+bool is_retryable_error(const Error& e) noexcept;
+
 /// Vault's `errors` strings, each flattened ("1 error occurred:\n\t* permission denied\n\n"
 /// becomes "permission denied"), without control characters and cut at 300 bytes; the first 5
 /// at most; empty if the body has none or is not JSON.
 std::vector<std::string> error_messages(std::string_view body);
 /// One Go multierror string flattened to "a; b".
 std::string flatten_error(std::string_view message);
-
-// --- statuses to errors -------------------------------------------------------------------
 
 /// What a call was doing, for error messages that tell the operator what to fix.
 struct CallContext {
@@ -114,7 +115,7 @@ Error error_from_response(const CallContext& ctx, int status, std::string_view b
 /// True when a 403 body says the token itself is invalid (Vault ≥ 1.17 wording).
 bool says_invalid_token(std::string_view body);
 
-// --- bodies -------------------------------------------------------------------------------
+// --- bodies (wire_kv.cpp, wire_auth.cpp) ---------------------------------------------------------
 
 /// KV v2 data read; handles 200 and the 404 forms (`{"errors":[]}` → not found, raw
 /// envelope with `data.data == null` → deleted / destroyed).
@@ -139,7 +140,7 @@ struct AuthBlock {
 Result<AuthBlock> parse_auth(std::string_view what, std::string_view body);
 Result<TokenInfo> parse_lookup_self(std::string_view body);
 
-// --- scalars ------------------------------------------------------------------------------
+// --- scalars (wire_scalars.cpp) ------------------------------------------------------------------
 
 /// Go's strconv.ParseBool.
 std::optional<bool> parse_go_bool(std::string_view text) noexcept;

@@ -46,7 +46,7 @@ struct ClearTaxConfig {
 };
 
 /// Maps a `store_nic_credentials` answer to success or a classified error (table in
-/// cleartax.cpp). Secrets in `scrub` are removed from any provider text quoted in the message.
+/// cleartax_wire.cpp). Secrets in `scrub` are removed from any provider text quoted in the message.
 /// Exposed for unit tests.
 Result<void> interpret_store_response(const http::Response& response, std::string_view gstin, std::string_view what,
                                       std::initializer_list<std::string_view> scrub = {});
