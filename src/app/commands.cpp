@@ -173,17 +173,18 @@ int command_check(const Config& config, bool online) {
     }
     std::map<std::string, std::shared_ptr<destinations::Destination>> dests;
     for (const auto& d : config.destinations) {
-      std::shared_ptr<destinations::Destination> dest;
+      Result<std::shared_ptr<destinations::Destination>> dest;
       if (const auto* c = std::get_if<destinations::ClearTaxConfig>(&d.settings)) {
         auto settings = *c;
         settings.state_dir.clear();  // a probe must not touch the daemon's token cache
-        dest = std::make_shared<destinations::ClearTaxDestination>(io.get_executor(), http, settings,
-                                                                   secrets.provider(*d.auth_secret));
+        dest = destinations::ClearTaxDestination::create(io.get_executor(), http, settings,
+                                                         secrets.provider(*d.auth_secret));
       } else {
-        dest = std::make_shared<destinations::WebhookDestination>(io.get_executor(), http,
-                                                                  std::get<destinations::WebhookConfig>(d.settings));
+        dest = destinations::WebhookDestination::create(io.get_executor(), http,
+                                                        std::get<destinations::WebhookConfig>(d.settings));
       }
-      auto p = co_await dest->probe();
+      Result<void> p = dest ? Result<void>() : Result<void>(dest.error());
+      if (dest) p = co_await (*dest)->probe();
       if (!p) rc = kExitFailure;
       rows.push_back({"destination " + d.name, std::string(d.kind()), p ? "reachable" : p.error().describe()});
     }

@@ -260,18 +260,17 @@ Result<void> Runtime::build_destinations(const Config& config,
     if (const auto* c = std::get_if<destinations::ClearTaxConfig>(&d.settings)) {
       auto settings = *c;
       settings.state_dir = state_dir_->path().string();
-      out[d.name] = std::make_shared<destinations::ClearTaxDestination>(ex_, *http_, settings,
-                                                                        secrets_->provider(*d.auth_secret));
+      auto dest = destinations::ClearTaxDestination::create(ex_, *http_, settings, secrets_->provider(*d.auth_secret));
+      if (!dest) return dest.error();
+      out[d.name] = std::move(*dest);
     } else {
       auto settings = std::get<destinations::WebhookConfig>(d.settings);
       for (const auto& h : d.secret_headers) {
         settings.secret_headers.push_back({h.name, h.prefix, secrets_->provider(h.secret)});
       }
-      try {
-        out[d.name] = std::make_shared<destinations::WebhookDestination>(ex_, *http_, settings);
-      } catch (const std::invalid_argument& e) {
-        return Error(Errc::config_invalid, fmt::format("destination \"{}\": {}", d.name, e.what()));
-      }
+      auto dest = destinations::WebhookDestination::create(ex_, *http_, settings);
+      if (!dest) return dest.error();
+      out[d.name] = std::move(*dest);
     }
   }
   return {};

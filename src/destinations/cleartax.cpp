@@ -3,8 +3,6 @@
 // The answers: cleartax_wire.cpp; the token: cleartax_token.cpp.
 #include "nicsync/destinations/cleartax.hpp"
 
-#include <stdexcept>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -169,11 +167,16 @@ asio::awaitable<Result<void>> probe_impl(ImplPtr self) {
 
 }  // namespace
 
-ClearTaxDestination::ClearTaxDestination(asio::any_io_executor executor, http::Client& client, ClearTaxConfig config,
-                                         SecretProvider auth_secret, const Clock& clock) {
-  if (auto ok = config.validate(); !ok) throw std::invalid_argument(ok.error().message);
-  if (!auth_secret) throw std::invalid_argument("destination \"" + config.name + "\": no auth secret provider");
-  impl_ = std::make_shared<Impl>(std::move(executor), client, std::move(config), std::move(auth_secret), clock);
+Result<std::shared_ptr<ClearTaxDestination>> ClearTaxDestination::create(asio::any_io_executor executor,
+                                                                         http::Client& client, ClearTaxConfig config,
+                                                                         SecretProvider auth_secret,
+                                                                         const Clock& clock) {
+  if (auto ok = config.validate(); !ok) return ok.error();
+  if (!auth_secret) {
+    return Error(Errc::config_invalid, fmt::format("destination \"{}\": no auth secret provider", config.name));
+  }
+  auto impl = std::make_shared<Impl>(std::move(executor), client, std::move(config), std::move(auth_secret), clock);
+  return std::shared_ptr<ClearTaxDestination>(new ClearTaxDestination(std::move(impl)));
 }
 
 ClearTaxDestination::~ClearTaxDestination() = default;

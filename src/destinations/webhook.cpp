@@ -4,7 +4,6 @@
 #include "nicsync/destinations/webhook.hpp"
 
 #include <algorithm>
-#include <stdexcept>
 
 #include <boost/json/parse.hpp>
 #include <fmt/format.h>
@@ -233,10 +232,15 @@ Result<void> WebhookConfig::validate() const {
 }
 
 struct WebhookDestination::Impl {
-  Impl(asio::any_io_executor executor, http::Client& c, WebhookConfig cfg)
-      : ex(std::move(executor)), client(c), config(std::move(cfg)), flight(ex) {
-    url = compile(config.url, false, "url").value();
-    if (!config.body_template.empty()) body = compile(config.body_template, true, "body_template").value();
+  /// `url_parts` and `body_parts` are `cfg`'s templates, compiled.
+  Impl(asio::any_io_executor executor, http::Client& c, WebhookConfig cfg, std::vector<Part> url_parts,
+       std::vector<Part> body_parts)
+      : ex(std::move(executor)),
+        client(c),
+        config(std::move(cfg)),
+        url(std::move(url_parts)),
+        body(std::move(body_parts)),
+        flight(ex) {
     has_content_type = std::any_of(config.headers.begin(), config.headers.end(),
                                    [](const http::Header& h) { return http::iequals(h.name, "Content-Type"); });
   }
@@ -434,9 +438,20 @@ asio::awaitable<Result<void>> probe_impl(ImplPtr self) {
 
 }  // namespace
 
-WebhookDestination::WebhookDestination(asio::any_io_executor executor, http::Client& client, WebhookConfig config) {
-  if (auto ok = config.validate(); !ok) throw std::invalid_argument(ok.error().message);
-  impl_ = std::make_shared<Impl>(std::move(executor), client, std::move(config));
+Result<std::shared_ptr<WebhookDestination>> WebhookDestination::create(asio::any_io_executor executor,
+                                                                       http::Client& client, WebhookConfig config) {
+  if (auto ok = config.validate(); !ok) return ok.error();
+  // validate() compiled both templates already; these cannot fail.
+  auto url = compile(config.url, false, "url");
+  if (!url) return url.error();
+  std::vector<Part> body;
+  if (!config.body_template.empty()) {
+    auto parts = compile(config.body_template, true, "body_template");
+    if (!parts) return parts.error();
+    body = std::move(*parts);
+  }
+  auto impl = std::make_shared<Impl>(std::move(executor), client, std::move(config), std::move(*url), std::move(body));
+  return std::shared_ptr<WebhookDestination>(new WebhookDestination(std::move(impl)));
 }
 
 WebhookDestination::~WebhookDestination() = default;

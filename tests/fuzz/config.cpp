@@ -45,7 +45,7 @@ NICSYNC_FUZZ_TARGET(config) {
       }
       NICSYNC_FUZZ_CHECK(config, settings.validate().has_value());
     }
-    // The destinations' constructors throw on settings that do not validate.
+    // The destinations' factories refuse settings that do not validate.
     const bool valid = std::visit([](const auto& settings) { return settings.validate().has_value(); }, d.settings);
     NICSYNC_FUZZ_CHECK(config, valid);
   }

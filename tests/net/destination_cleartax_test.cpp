@@ -31,12 +31,12 @@ class ClearTaxDestinationTest : public DestinationTest {
     return c;
   }
 
-  std::unique_ptr<ClearTaxDestination> make(ClearTaxConfig c) {
-    EXPECT_TRUE(c.validate()) << c.validate().error().describe();
-    return std::make_unique<ClearTaxDestination>(io_.get_executor(), client_, std::move(c), provider_of(secret_),
-                                                 clock_);
+  std::shared_ptr<ClearTaxDestination> make(ClearTaxConfig c) {
+    auto d = ClearTaxDestination::create(io_.get_executor(), client_, std::move(c), provider_of(secret_), clock_);
+    EXPECT_TRUE(d) << d.error().describe();
+    return d ? *d : nullptr;
   }
-  std::unique_ptr<ClearTaxDestination> make() { return make(config()); }
+  std::shared_ptr<ClearTaxDestination> make() { return make(config()); }
 
   Result<void> push_one(Destination& d, std::int64_t version = 1, std::string_view password = "N3w#Passw0rd") {
     return push(d, delivery_for(gstin(kGstin), version), credential("API_DEMO", password));
@@ -498,8 +498,31 @@ TEST_F(ClearTaxDestinationTest, ConfigValidation) {
   c = config();
   c.push_timeout = 0ms;
   EXPECT_FALSE(c.validate());
-  EXPECT_THROW(ClearTaxDestination(io_.get_executor(), client_, c, provider_of(secret_), clock_),
-               std::invalid_argument);
+}
+
+TEST_F(ClearTaxDestinationTest, FactoryRefusesAnInvalidConfig) {
+  auto c = config();
+  c.base_url = "api.clear.in";
+  auto bad_url = ClearTaxDestination::create(io_.get_executor(), client_, c, provider_of(secret_), clock_);
+  ASSERT_FALSE(bad_url);
+  EXPECT_TRUE(bad_url.error().is(Errc::config_invalid)) << bad_url.error().describe();
+  EXPECT_NE(bad_url.error().message.find("base_url"), std::string::npos) << bad_url.error().message;
+
+  c = config();
+  c.token_base_url = "https://auth.clear.in/?x=1";
+  auto bad_token_url = ClearTaxDestination::create(io_.get_executor(), client_, c, provider_of(secret_), clock_);
+  ASSERT_FALSE(bad_token_url);
+  EXPECT_TRUE(bad_token_url.error().is(Errc::config_invalid));
+  EXPECT_NE(bad_token_url.error().message.find("token_base_url"), std::string::npos);
+
+  auto no_secret = ClearTaxDestination::create(io_.get_executor(), client_, config(), nullptr, clock_);
+  ASSERT_FALSE(no_secret);
+  EXPECT_TRUE(no_secret.error().is(Errc::config_invalid));
+  EXPECT_NE(no_secret.error().message.find("no auth secret provider"), std::string::npos);
+
+  auto good = ClearTaxDestination::create(io_.get_executor(), client_, config(), provider_of(secret_), clock_);
+  ASSERT_TRUE(good) << good.error().describe();
+  EXPECT_EQ((*good)->name(), "cleartax-test");
 }
 
 }  // namespace

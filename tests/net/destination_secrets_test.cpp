@@ -32,14 +32,14 @@ TEST_F(SecretsTest, NoSecretInAnyMessageOrLogLine) {
   cc.state_dir = dir_.path().string();
   cc.token_calls_per_hour = 100;
   cc.push_timeout = 500ms;
-  ClearTaxDestination ct(io_.get_executor(), client_, cc, provider_of(secret_), clock_);
+  auto ct = ClearTaxDestination::create(io_.get_executor(), client_, cc, provider_of(secret_), clock_).value();
 
   auto static_state = std::make_shared<ProviderState>();
   static_state->value = kStaticToken;
   ClearTaxConfig sc = cc;
   sc.name = "ct-static";
   sc.auth = ClearTaxAuth::static_token;
-  ClearTaxDestination st(io_.get_executor(), client_, sc, provider_of(static_state), clock_);
+  auto st = ClearTaxDestination::create(io_.get_executor(), client_, sc, provider_of(static_state), clock_).value();
 
   auto hook_state = std::make_shared<ProviderState>();
   hook_state->value = kHookSecret;
@@ -48,10 +48,10 @@ TEST_F(SecretsTest, NoSecretInAnyMessageOrLogLine) {
   wc.url = fake_->base_url() + "/hooks/{gstin}";
   wc.timeout = 500ms;
   wc.secret_headers = {{.name = "Authorization", .prefix = "Bearer ", .value = provider_of(hook_state)}};
-  WebhookDestination wh(io_.get_executor(), client_, wc);
+  auto wh = WebhookDestination::create(io_.get_executor(), client_, wc).value();
 
   auto push_all_three = [&](std::int64_t version) {
-    for (Destination* d : std::initializer_list<Destination*>{&ct, &st, &wh}) {
+    for (Destination* d : std::initializer_list<Destination*>{ct.get(), st.get(), wh.get()}) {
       note(push(*d, delivery_for(g, version), credential("API_DEMO", kPassword)));
     }
   };
@@ -92,7 +92,7 @@ TEST_F(SecretsTest, NoSecretInAnyMessageOrLogLine) {
   secret_->value = "PLANTED-wrong-client-secret";
   fake_->revoke_tokens();
   push_all_three(9);
-  note(testing::run_for(io_, ct.probe(), 10s));
+  note(testing::run_for(io_, ct->probe(), 10s));
 
   ASSERT_GE(messages.size(), 20u);
   std::vector<std::string> planted = {std::string(kPassword), kClientSecret, kStaticToken,

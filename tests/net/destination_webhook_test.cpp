@@ -26,8 +26,10 @@ class WebhookDestinationTest : public DestinationTest {
     return c;
   }
 
-  std::unique_ptr<WebhookDestination> make(WebhookConfig c) {
-    return std::make_unique<WebhookDestination>(io_.get_executor(), client_, std::move(c));
+  std::shared_ptr<WebhookDestination> make(WebhookConfig c) {
+    auto d = WebhookDestination::create(io_.get_executor(), client_, std::move(c));
+    EXPECT_TRUE(d) << d.error().describe();
+    return d ? *d : nullptr;
   }
 
   Result<void> push_one(Destination& d, std::string_view password = "Hook#pass1", std::int64_t version = 4) {
@@ -222,7 +224,10 @@ TEST_F(WebhookDestinationTest, ConfigValidation) {
     ASSERT_FALSE(r) << mentions;
     EXPECT_TRUE(r.error().is(Errc::config_invalid));
     EXPECT_NE(r.error().message.find(mentions), std::string::npos) << r.error().message;
-    EXPECT_THROW(make(std::move(c)), std::invalid_argument);
+    auto d = WebhookDestination::create(io_.get_executor(), client_, std::move(c));
+    ASSERT_FALSE(d) << mentions;
+    EXPECT_TRUE(d.error().is(Errc::config_invalid));
+    EXPECT_EQ(d.error().message, r.error().message);
   };
   EXPECT_TRUE(config().validate());
   auto c = config();
@@ -240,6 +245,9 @@ TEST_F(WebhookDestinationTest, ConfigValidation) {
   c = config();
   c.url = "http://erp.example.com/hooks/{gstin}";
   expect_invalid(c, "https://");
+  c = config();
+  c.url = "erp.example.com/hooks/{gstin}";
+  expect_invalid(c, "url: must start with https://");
   c = config();
   c.method = "GET";
   expect_invalid(c, "must be empty for GET");

@@ -57,10 +57,13 @@ std::optional<std::chrono::system_clock::time_point> parse_valid_till(std::strin
 
 class ClearTaxDestination final : public Destination {
  public:
-  /// `auth_secret` gives the static token or the client secret, as `config.auth` says. Throws
-  /// std::invalid_argument if `config.validate()` fails.
-  ClearTaxDestination(boost::asio::any_io_executor executor, http::Client& client, ClearTaxConfig config,
-                      SecretProvider auth_secret, const Clock& clock = Clock::real());
+  /// A destination for `config`; `auth_secret` gives the static token or the client secret, as
+  /// `config.auth` says. Errors: `config_invalid` when `config.validate()` fails or there is no
+  /// `auth_secret`.
+  static Result<std::shared_ptr<ClearTaxDestination>> create(boost::asio::any_io_executor executor,
+                                                             http::Client& client, ClearTaxConfig config,
+                                                             SecretProvider auth_secret,
+                                                             const Clock& clock = Clock::real());
   ~ClearTaxDestination() override;
 
   [[nodiscard]] const std::string& name() const noexcept override;
@@ -75,6 +78,7 @@ class ClearTaxDestination final : public Destination {
   struct Impl;
 
  private:
+  explicit ClearTaxDestination(std::shared_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
   std::shared_ptr<Impl> impl_;
 };
 

@@ -54,8 +54,9 @@ struct WebhookConfig {
 
 class WebhookDestination final : public Destination {
  public:
-  /// Throws std::invalid_argument if `config.validate()` fails.
-  WebhookDestination(boost::asio::any_io_executor executor, http::Client& client, WebhookConfig config);
+  /// A destination for `config`. Errors: `config_invalid` when `config.validate()` fails.
+  static Result<std::shared_ptr<WebhookDestination>> create(boost::asio::any_io_executor executor, http::Client& client,
+                                                            WebhookConfig config);
   ~WebhookDestination() override;
 
   [[nodiscard]] const std::string& name() const noexcept override;
@@ -67,6 +68,7 @@ class WebhookDestination final : public Destination {
   struct Impl;
 
  private:
+  explicit WebhookDestination(std::shared_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
   std::shared_ptr<Impl> impl_;
 };
 
