@@ -332,8 +332,8 @@ void read_destination(TableReader& t, DestinationConfig& d, const std::string& s
     }
     if (w.url.empty())
       t.error("kind", "a webhook needs url = \"https://...\"");
-    else if (auto v = w.validate(); !v)
-      t.error("url", v.error().message);
+    else if (auto fault = w.first_fault())
+      t.error(fault->key, fault->error.message);
     d.settings = std::move(w);
   } else {
     destinations::ClearTaxConfig c;
@@ -361,7 +361,7 @@ void read_destination(TableReader& t, DestinationConfig& d, const std::string& s
               "a cleartax destination needs secret_path and secret_key: where in Vault its client secret "
               "(auth = \"client_secret\") or auth token (auth = \"token\") is");
     }
-    if (auto v = c.validate(); !v) t.error("base_url", v.error().message);
+    if (auto fault = c.first_fault()) t.error(fault->key, fault->error.message);
     d.settings = std::move(c);
   }
   t.finish();

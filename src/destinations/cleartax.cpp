@@ -33,32 +33,43 @@ std::string sanitize(std::string_view name) {
 
 }  // namespace
 
-Result<void> ClearTaxConfig::validate() const {
-  auto bad = [&](std::string_view field, std::string_view why) {
-    return Error(Errc::config_invalid, fmt::format("destination \"{}\": {}: {}", name, field, why));
+std::optional<ConfigFault> ClearTaxConfig::first_fault() const {
+  // `key` is where the config file sets it; the message keeps the field's own name.
+  auto bad = [&](std::string_view key, std::string_view field, std::string_view why) {
+    return ConfigFault{std::string(key),
+                       Error(Errc::config_invalid, fmt::format("destination \"{}\": {}: {}", name, field, why))};
   };
-  if (name.empty()) return Error(Errc::config_invalid, "a ClearTax destination needs a name");
+  if (name.empty()) return ConfigFault{"name", Error(Errc::config_invalid, "a ClearTax destination needs a name")};
   for (const auto* url : {&base_url, &token_base_url}) {
     if (url == &token_base_url && url->empty()) continue;
     const std::string_view field = url == &base_url ? "base_url" : "token_base_url";
-    if (!url->starts_with("https://") && !url->starts_with("http://")) return bad(field, "must start with https://");
+    if (!url->starts_with("https://") && !url->starts_with("http://")) {
+      return bad(field, field, "must start with https://");
+    }
     if (url->starts_with("http://")) {
       // Plain HTTP would send NIC passwords and tokens in clear text: loopback only (tests).
       std::string_view rest = std::string_view(*url).substr(7);
       rest = rest.substr(0, rest.find('/'));
       const auto host = rest.starts_with("[") ? rest.substr(0, rest.find(']') + 1) : rest.substr(0, rest.find(':'));
       if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
-        return bad(field, "must use https:// (plain http:// is only allowed to a loopback address)");
+        return bad(field, field, "must use https:// (plain http:// is only allowed to a loopback address)");
       }
     }
-    if (url->find_first_of("?#") != std::string::npos) return bad(field, "must not have a query or fragment");
+    if (url->find_first_of("?#") != std::string::npos) return bad(field, field, "must not have a query or fragment");
   }
-  if (push_timeout.count() <= 0 || token_timeout.count() <= 0 || connect_timeout.count() <= 0) {
-    return bad("timeouts", "must be positive");
+  if (push_timeout.count() <= 0) return bad("timeout", "timeouts", "must be positive");
+  if (connect_timeout.count() <= 0) return bad("connect_timeout", "timeouts", "must be positive");
+  if (token_timeout.count() <= 0) return bad("token_timeout", "timeouts", "must be positive");
+  if (token_calls_per_hour < 1) return bad("token_calls_per_hour", "token_calls_per_hour", "must be at least 1");
+  if (token_calls_per_day < 1) return bad("token_calls_per_day", "token_calls_per_day", "must be at least 1");
+  if (token_refresh_margin.count() < 0) {
+    return bad("token_refresh_margin", "token_refresh_margin", "must not be negative");
   }
-  if (token_calls_per_hour < 1) return bad("token_calls_per_hour", "must be at least 1");
-  if (token_calls_per_day < 1) return bad("token_calls_per_day", "must be at least 1");
-  if (token_refresh_margin.count() < 0) return bad("token_refresh_margin", "must not be negative");
+  return std::nullopt;
+}
+
+Result<void> ClearTaxConfig::validate() const {
+  if (auto fault = first_fault()) return std::move(fault->error);
   return {};
 }
 

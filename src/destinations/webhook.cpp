@@ -172,62 +172,74 @@ Values sample_values() {
 
 }  // namespace
 
-Result<void> WebhookConfig::validate() const {
-  auto bad = [&](std::string_view field, std::string_view why) {
-    return Error(Errc::config_invalid, fmt::format("destination \"{}\": {}: {}", name, field, why));
+std::optional<ConfigFault> WebhookConfig::first_fault() const {
+  // `key` is where the config file sets it; the message keeps the field's own name.
+  auto bad = [&](std::string_view key, std::string_view field, std::string_view why) {
+    return ConfigFault{std::string(key),
+                       Error(Errc::config_invalid, fmt::format("destination \"{}\": {}: {}", name, field, why))};
   };
-  if (name.empty()) return Error(Errc::config_invalid, "a webhook destination needs a name");
+  if (name.empty()) return ConfigFault{"name", Error(Errc::config_invalid, "a webhook destination needs a name")};
   if (method.empty() ||
       !std::all_of(method.begin(), method.end(), [](char c) { return (c >= 'A' && c <= 'Z') || c == '-'; })) {
-    return bad("method", "must be an HTTP method such as POST or PUT");
+    return bad("method", "method", "must be an HTTP method such as POST or PUT");
   }
   if ((method == "GET" || method == "HEAD") && !body_template.empty()) {
-    return bad("body_template", "must be empty for GET and HEAD");
+    return bad("body", "body_template", "must be empty for GET and HEAD");
   }
-  if (!url.starts_with("https://") && !url.starts_with("http://")) return bad("url", "must start with https://");
+  if (!url.starts_with("https://") && !url.starts_with("http://")) return bad("url", "url", "must start with https://");
   if (url.starts_with("http://") && !loopback_url(url)) {
-    return bad("url", "must use https:// (the body carries the NIC password; http:// only to a loopback address)");
+    return bad("url", "url",
+               "must use https:// (the body carries the NIC password; http:// only to a loopback address)");
   }
   auto url_parts = compile(url, false, "url");
-  if (!url_parts) return bad("url", url_parts.error().message);
+  if (!url_parts) return bad("url", "url", url_parts.error().message);
   for (const auto& p : *url_parts) {
     if (p.field == Field::username || p.field == Field::password) {
-      return bad("url", "{username} and {password} may not appear in the URL (URLs reach access logs)");
+      return bad("url", "url", "{username} and {password} may not appear in the URL (URLs reach access logs)");
     }
   }
   if (!body_template.empty()) {
     auto parts = compile(body_template, true, "body_template");
-    if (!parts) return bad("body_template", parts.error().message);
+    if (!parts) return bad("body", "body_template", parts.error().message);
     const auto rendered = render_body(*parts, sample_values());
     boost::system::error_code ec;
     boost::json::parse(rendered, ec);
     if (ec) {
-      return bad("body_template",
+      return bad("body", "body_template",
                  fmt::format("does not render to valid JSON ({}); placeholders outside quotes become whole values",
                              ec.message()));
     }
   }
-  if (success_statuses.empty()) return bad("success_statuses", "must not be empty");
+  if (success_statuses.empty()) return bad("success_statuses", "success_statuses", "must not be empty");
   for (int s : success_statuses) {
-    if (s < 200 || s > 299) return bad("success_statuses", "must be 2xx statuses");
+    if (s < 200 || s > 299) return bad("success_statuses", "success_statuses", "must be 2xx statuses");
   }
   // A line break in a header would smuggle in headers of its own.
   auto breaks_line = [](std::string_view v) { return v.find_first_of(std::string_view("\r\n\0", 3)) != v.npos; };
   for (const auto& h : headers) {
-    if (h.name.empty() || h.name.find_first_of(":\r\n ") != std::string::npos) return bad("headers", "invalid name");
-    if (breaks_line(h.value)) return bad("headers", fmt::format("the value of {} has a line break or NUL", h.name));
+    if (h.name.empty() || h.name.find_first_of(":\r\n ") != std::string::npos)
+      return bad("headers", "headers", "invalid name");
+    if (breaks_line(h.value))
+      return bad("headers", "headers", fmt::format("the value of {} has a line break or NUL", h.name));
   }
   for (const auto& h : secret_headers) {
     if (h.name.empty() || h.name.find_first_of(":\r\n ") != std::string::npos) {
-      return bad("secret_headers", "invalid name");
+      return bad("secret_header", "secret_headers", "invalid name");
     }
-    if (breaks_line(h.prefix)) return bad("secret_headers", fmt::format("the prefix of {} has a line break", h.name));
-    if (!h.value) return bad("secret_headers", fmt::format("{} has no value provider", h.name));
+    if (breaks_line(h.prefix))
+      return bad("secret_header", "secret_headers", fmt::format("the prefix of {} has a line break", h.name));
+    if (!h.value) return bad("secret_header", "secret_headers", fmt::format("{} has no value provider", h.name));
   }
-  if (timeout.count() <= 0 || connect_timeout.count() <= 0) return bad("timeouts", "must be positive");
+  if (timeout.count() <= 0) return bad("timeout", "timeouts", "must be positive");
+  if (connect_timeout.count() <= 0) return bad("connect_timeout", "timeouts", "must be positive");
   if (!probe_url.empty() && !probe_url.starts_with("https://") && !probe_url.starts_with("http://")) {
-    return bad("probe_url", "must start with https:// or http://");
+    return bad("probe_url", "probe_url", "must start with https:// or http://");
   }
+  return std::nullopt;
+}
+
+Result<void> WebhookConfig::validate() const {
+  if (auto fault = first_fault()) return std::move(fault->error);
   return {};
 }
 

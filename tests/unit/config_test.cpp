@@ -216,6 +216,17 @@ const Broken kBroken[] = {
     {"[[destination]]\nname = \"c\"\nkind = \"cleartax\"\n",
      "destination[1].kind: a cleartax destination needs secret_path and secret_key"},
     {"[[destination]]\nname = \"w\"\nkind = \"smtp\"\n", "destination[1].kind: must be \"cleartax\" or \"webhook\""},
+    // A destination's own check names the key that is wrong, not the first URL of the table.
+    {"[[destination]]\nname = \"c\"\nkind = \"cleartax\"\nsecret_path = \"secret/x/y\"\nsecret_key = \"k\"\n"
+     "token_base_url = \"ftp://auth.clear.in\"\n",
+     "t.toml:6: destination[1].token_base_url: destination \"c\": token_base_url: must start with https://"},
+    {"[[destination]]\nname = \"c\"\nkind = \"cleartax\"\nsecret_path = \"secret/x/y\"\nsecret_key = \"k\"\n"
+     "base_url = \"http://api.clear.in\"\n",
+     "t.toml:6: destination[1].base_url: destination \"c\": base_url: must use https://"},
+    {"[[destination]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"https://x/{gstin}\"\nbody = '{\"a\": {nope}}'\n",
+     "t.toml:5: destination[1].body: destination \"w\": body_template: "},
+    {"[[destination]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"https://x/{gstin}\"\nmethod = \"post\"\n",
+     "t.toml:5: destination[1].method: destination \"w\": method: must be an HTTP method"},
     {"[[destination]]\nname = \"w\"\nkind = \"webhook\"\n", "destination[1].kind: a webhook needs url"},
     {"[[destination]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"https://x/{gstin}\"\n"
      "[[destination]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"https://y/{gstin}\"\n",

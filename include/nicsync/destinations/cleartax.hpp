@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,8 @@ struct ClearTaxConfig {
 
   /// Checks every field; the error names the field and what is expected.
   [[nodiscard]] Result<void> validate() const;
+  /// `validate()` with the config-file key of the field at fault; nothing when all are valid.
+  [[nodiscard]] std::optional<ConfigFault> first_fault() const;
 };
 
 /// Maps a `store_nic_credentials` answer to success or a classified error (table in

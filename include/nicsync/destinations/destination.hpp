@@ -39,6 +39,14 @@ struct Delivery {
 std::string idempotency_key(std::string_view destination, const Gstin& gstin, std::string_view vault_path,
                             std::string_view lineage, std::int64_t version);
 
+/// A destination setting that does not hold what it should.
+struct ConfigFault {
+  /// The setting's key in the config file's `[[destination]]` table ("token_base_url", "body").
+  std::string key;
+  /// `config_invalid`; the message names the destination and the setting.
+  Error error;
+};
+
 /// Reads a secret the destination needs for itself (an auth token, a client secret) from Vault.
 using SecretProvider = std::function<boost::asio::awaitable<Result<Secret>>()>;
 

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,8 @@ struct WebhookConfig {
   /// Checks method, URL and body templates (the body must render to valid JSON) and statuses;
   /// the error names the field.
   [[nodiscard]] Result<void> validate() const;
+  /// `validate()` with the config-file key of the field at fault; nothing when all are valid.
+  [[nodiscard]] std::optional<ConfigFault> first_fault() const;
 };
 
 class WebhookDestination final : public Destination {
