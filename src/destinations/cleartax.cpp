@@ -90,7 +90,7 @@ namespace {
 using ImplPtr = std::shared_ptr<ClearTaxDestination::Impl>;
 
 http::Request store_request(const ClearTaxDestination::Impl& self, const detail::TokenRef& token, const Delivery& d,
-                            const Credential& c, const std::string& key) {
+                            const Credential& c) {
   const std::string& gstin = d.gstin.str();
   const auto password = c.password.expose();
   http::Request req;
@@ -100,8 +100,9 @@ http::Request store_request(const ClearTaxDestination::Impl& self, const detail:
                  {"x-cleartax-product", "EInvoice"},
                  {"Content-Type", "application/json"},
                  {"Accept", "application/json"},
-                 {"gstin", gstin},
-                 {"Idempotency-Key", key}};
+                 {"gstin", gstin}};
+  // The engine's key, as it is (the same on every attempt of a version).
+  if (!d.idempotency_key.empty()) req.headers.push_back({"Idempotency-Key", d.idempotency_key});
   // Sized once so that no copy of the password is left behind in a reallocated buffer.
   std::string& body = req.body;
   body.reserve(48 + json_escaped_size(gstin) + json_escaped_size(c.username) + json_escaped_size(password));
@@ -119,9 +120,6 @@ http::Request store_request(const ClearTaxDestination::Impl& self, const detail:
 }
 
 asio::awaitable<Result<void>> push_impl(ImplPtr self, Delivery d, Credential c) {
-  const std::string key = d.idempotency_key.empty()
-                              ? idempotency_key(self->config.name, d.gstin, d.vault_path, d.lineage, d.version)
-                              : d.idempotency_key;
   const std::string what = fmt::format("GSTIN {} ({} version {})", d.gstin, d.vault_path, d.version);
   auto fail = [&](Error e) -> Result<void> {
     ++self->counters.push_failures;
@@ -132,7 +130,7 @@ asio::awaitable<Result<void>> push_impl(ImplPtr self, Delivery d, Credential c) 
   for (int round = 0; round < 2; ++round) {
     auto token = co_await detail::acquire_token(self);
     if (!token) co_return fail(token.error());
-    auto req = store_request(*self, *token, d, c, key);
+    auto req = store_request(*self, *token, d, c);
     auto resp = co_await self->client.request(std::move(req));
     if (!resp) {
       Error e = resp.error();

@@ -351,9 +351,6 @@ Error status_error(const WebhookDestination::Impl& self, const http::Response& r
 
 asio::awaitable<Result<void>> push_impl(ImplPtr self, Delivery d, Credential c) {
   const auto& cfg = self->config;
-  const std::string key = d.idempotency_key.empty()
-                              ? idempotency_key(cfg.name, d.gstin, d.vault_path, d.lineage, d.version)
-                              : d.idempotency_key;
   const std::string what = fmt::format("GSTIN {} ({} version {})", d.gstin, d.vault_path, d.version);
   Values v;
   v.gstin = d.gstin.str();
@@ -361,7 +358,7 @@ asio::awaitable<Result<void>> push_impl(ImplPtr self, Delivery d, Credential c) 
   v.password = c.password.expose();
   v.vault_path = d.vault_path;
   v.lineage = d.lineage;
-  v.idempotency_key = key;
+  v.idempotency_key = d.idempotency_key;
   v.version = std::to_string(d.version);
   v.attempt = std::to_string(d.attempt);
   auto fail = [&](Error e) -> Result<void> {
@@ -378,7 +375,8 @@ asio::awaitable<Result<void>> push_impl(ImplPtr self, Delivery d, Credential c) 
     req.url = render_url(self->url, v);
     req.headers = cfg.headers;
     if (!self->body.empty() && !self->has_content_type) req.headers.push_back({"Content-Type", "application/json"});
-    req.headers.push_back({"Idempotency-Key", key});
+    // The engine's key, as it is (the same on every attempt of a version).
+    if (!d.idempotency_key.empty()) req.headers.push_back({"Idempotency-Key", d.idempotency_key});
     add_secret_headers(*self, *secrets, req);
     if (!self->body.empty()) req.body = render_body(self->body, v);
     req.timeout = cfg.timeout;

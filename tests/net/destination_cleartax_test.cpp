@@ -39,7 +39,7 @@ class ClearTaxDestinationTest : public DestinationTest {
   std::shared_ptr<ClearTaxDestination> make() { return make(config()); }
 
   Result<void> push_one(Destination& d, std::int64_t version = 1, std::string_view password = "N3w#Passw0rd") {
-    return push(d, delivery_for(gstin(kGstin), version), credential("API_DEMO", password));
+    return push(d, delivery_for(d.name(), gstin(kGstin), version), credential("API_DEMO", password));
   }
 };
 
@@ -92,10 +92,16 @@ TEST_F(ClearTaxDestinationTest, PushSendsTheDocumentedRequest) {
   EXPECT_EQ(secret_->calls, 1);
 
   // An engine-given key is used as it is.
-  auto given = delivery_for(gstin(kGstin), 9);
+  auto given = delivery_for("cleartax-test", gstin(kGstin), 9);
   given.idempotency_key = "engine-key";
   ASSERT_TRUE(push(*d, std::move(given), credential("API_DEMO", "N3w#Passw0rd")));
   EXPECT_EQ(fake_->requests(FakeClearTax::kStorePath).back().header("Idempotency-Key").value_or(""), "engine-key");
+
+  // Without one no key is made up here: the engine gives each version its key.
+  auto keyless = delivery_for("cleartax-test", gstin(kGstin), 10);
+  keyless.idempotency_key.clear();
+  ASSERT_TRUE(push(*d, std::move(keyless), credential("API_DEMO", "N3w#Passw0rd")));
+  EXPECT_FALSE(fake_->requests(FakeClearTax::kStorePath).back().header("Idempotency-Key"));
 }
 
 TEST_F(ClearTaxDestinationTest, StaticTokenIsReadOnceAndReReadWhenRejected) {
@@ -343,7 +349,7 @@ TEST_F(ClearTaxDestinationTest, FiftyConcurrentPushesShareOneTokenCall) {
   std::vector<Delivery> deliveries;
   std::vector<Credential> creds;
   for (int i = 0; i < 50; ++i) {
-    deliveries.push_back(delivery_for(nth_gstin(i), 1));
+    deliveries.push_back(delivery_for("cleartax-test", nth_gstin(i), 1));
     creds.push_back(credential("API_" + std::to_string(i), "Pass#" + std::to_string(i)));
   }
   auto results = testing::run_for(io_, push_all(d.get(), deliveries, std::move(creds)), 20s);

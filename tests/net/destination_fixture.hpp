@@ -73,13 +73,16 @@ inline Gstin nth_gstin(int i) {
   return Gstin::parse(body).value();
 }
 
-inline Delivery delivery_for(const Gstin& g, std::int64_t version, int attempt = 1) {
-  return Delivery{.gstin = g,
-                  .vault_path = "secret/nic/" + g.str(),
-                  .version = version,
-                  .lineage = "2026-01-01T00:00:00.000000Z",
-                  .attempt = attempt,
-                  .idempotency_key = {}};
+/// A delivery to `destination` with its Idempotency-Key, as the engine makes it.
+inline Delivery delivery_for(std::string_view destination, const Gstin& g, std::int64_t version, int attempt = 1) {
+  Delivery d{.gstin = g,
+             .vault_path = "secret/nic/" + g.str(),
+             .version = version,
+             .lineage = "2026-01-01T00:00:00.000000Z",
+             .attempt = attempt,
+             .idempotency_key = {}};
+  d.idempotency_key = idempotency_key(destination, d.gstin, d.vault_path, d.lineage, d.version);
+  return d;
 }
 
 inline Credential credential(std::string username, std::string_view password) {

@@ -52,7 +52,7 @@ TEST_F(SecretsTest, NoSecretInAnyMessageOrLogLine) {
 
   auto push_all_three = [&](std::int64_t version) {
     for (Destination* d : std::initializer_list<Destination*>{ct.get(), st.get(), wh.get()}) {
-      note(push(*d, delivery_for(g, version), credential("API_DEMO", kPassword)));
+      note(push(*d, delivery_for(d->name(), g, version), credential("API_DEMO", kPassword)));
     }
   };
 

@@ -33,7 +33,7 @@ class WebhookDestinationTest : public DestinationTest {
   }
 
   Result<void> push_one(Destination& d, std::string_view password = "Hook#pass1", std::int64_t version = 4) {
-    return push(d, delivery_for(gstin(kGstin), version), credential("API_DEMO", password));
+    return push(d, delivery_for(d.name(), gstin(kGstin), version), credential("API_DEMO", password));
   }
 
   void SetUp() override {
@@ -46,7 +46,7 @@ TEST_F(WebhookDestinationTest, DefaultTemplateEscapesEveryValue) {
   auto d = make(config());
   EXPECT_EQ(d->kind(), "webhook");
   const std::string nasty = "q\"uo\\te\n\t\x01 ü €{password}";
-  auto r = push(*d, delivery_for(gstin(kGstin), 4), credential("API \"DEMO\"", nasty));
+  auto r = push(*d, delivery_for("erp", gstin(kGstin), 4), credential("API \"DEMO\"", nasty));
   ASSERT_TRUE(r) << r.error().describe();
   auto recs = fake_->requests("/hooks/*");
   ASSERT_EQ(recs.size(), 1u);
@@ -77,7 +77,7 @@ TEST_F(WebhookDestinationTest, PlaceholdersInsideStringsAndInTheUrl) {
       R"J( "key": {idempotency_key}, "lineage": {lineage}, "n": [{version}, {attempt}], "literal": "{not a placeholder}"})J";
   c.headers.push_back({"Content-Type", "application/vnd.erp+json"});
   auto d = make(c);
-  auto delivery = delivery_for(gstin(kGstin), 12, 3);
+  auto delivery = delivery_for("erp", gstin(kGstin), 12, 3);
   delivery.idempotency_key = "k-1";
   ASSERT_TRUE(push(*d, std::move(delivery), credential("U\"1", "P\\w")));
   auto rec = fake_->requests("/hooks/*").at(0);
@@ -85,6 +85,7 @@ TEST_F(WebhookDestinationTest, PlaceholdersInsideStringsAndInTheUrl) {
   EXPECT_EQ(rec.path, "/hooks/x/secret%2Fnic%2F07AAFCD5862R1ZX");
   EXPECT_EQ(rec.query, "v=12&g=07AAFCD5862R1ZX");
   EXPECT_EQ(rec.header("Content-Type").value_or(""), "application/vnd.erp+json");
+  EXPECT_EQ(rec.header("Idempotency-Key").value_or(""), "k-1");
   auto body = json::parse(rec.body).as_object();
   EXPECT_EQ(body.at("credential").at("user").as_string(), "U\"1");
   EXPECT_EQ(body.at("credential").at("secret").as_string(), "P\\w");
@@ -94,6 +95,18 @@ TEST_F(WebhookDestinationTest, PlaceholdersInsideStringsAndInTheUrl) {
   EXPECT_EQ(body.at("n").as_array().at(0).as_int64(), 12);
   EXPECT_EQ(body.at("n").as_array().at(1).as_int64(), 3);
   EXPECT_EQ(body.at("literal").as_string(), "{not a placeholder}");
+}
+
+TEST_F(WebhookDestinationTest, NoKeyIsMadeUpForADeliveryWithout) {
+  auto c = config();
+  c.body_template = R"({"key": {idempotency_key}})";
+  auto d = make(c);
+  auto delivery = delivery_for("erp", gstin(kGstin), 5);
+  delivery.idempotency_key.clear();
+  ASSERT_TRUE(push(*d, std::move(delivery), credential("API_DEMO", "Hook#pass1")));
+  auto rec = fake_->requests("/hooks/*").at(0);
+  EXPECT_FALSE(rec.header("Idempotency-Key"));
+  EXPECT_EQ(json::parse(rec.body).at("key").as_string(), "");
 }
 
 TEST_F(WebhookDestinationTest, SuccessStatusesAreConfigurable) {
@@ -184,7 +197,7 @@ TEST_F(WebhookDestinationTest, ConcurrentFirstPushesReadSecretsOnce) {
   std::vector<Delivery> deliveries;
   std::vector<Credential> creds;
   for (int i = 0; i < 20; ++i) {
-    deliveries.push_back(delivery_for(nth_gstin(i), 1));
+    deliveries.push_back(delivery_for("erp", nth_gstin(i), 1));
     creds.push_back(credential("U", "P#1"));
   }
   auto results = testing::run_for(io_, push_all(d.get(), deliveries, std::move(creds)), 20s);

@@ -32,6 +32,8 @@ struct Delivery {
   std::int64_t version = 0;
   std::string lineage;  ///< the key's metadata created_time (a recreated key is a new lineage)
   int attempt = 1;
+  /// The engine's `idempotency_key()` for this version: sent as it is, the same on every attempt.
+  /// Empty only by mistake; a push then goes without an Idempotency-Key header.
   std::string idempotency_key;
 };
 
