@@ -1,5 +1,7 @@
 #include "nicsync/core/version.hpp"
 
+#include "nicsync/core/text.hpp"
+
 namespace nicsync {
 
 std::string_view to_string(SourceState s) noexcept {
@@ -30,15 +32,6 @@ std::optional<Fingerprint> Fingerprint::from_hex(std::string_view hex) noexcept 
   return Fingerprint(out);
 }
 
-std::string Fingerprint::hex() const {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * kSize);
-  for (unsigned char b : bytes_) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
-}
+std::string Fingerprint::hex() const { return to_hex(bytes_.data(), bytes_.size()); }
 
 }  // namespace nicsync

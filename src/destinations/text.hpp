@@ -15,7 +15,4 @@ namespace nicsync::destinations::detail {
 /// spaces, and it is cut to `max` bytes.
 std::string provider_text(std::string_view raw, const std::vector<std::string_view>& secrets, std::size_t max = 200);
 
-// For src/sync/engine.cpp, which still names it here; goes once the engine uses core/text.hpp.
-using nicsync::to_hex;
-
 }  // namespace nicsync::destinations::detail

@@ -18,8 +18,6 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-#include "nicsync/core/text.hpp"
-
 #include <sys/stat.h>
 
 namespace nicsync::ledger {

@@ -4,6 +4,7 @@
 #include <boost/asio/error.hpp>
 #include <spdlog/spdlog.h>
 
+#include "nicsync/sync/idempotency.hpp"
 #include "sync/engine_impl.hpp"
 
 namespace nicsync::sync {
@@ -91,13 +92,13 @@ asio::awaitable<void> Engine::Impl::attempt(PairPtr p, Target t) {
     co_return;
   }
   const std::string& destination = lane.destination()->name();
-  destinations::Delivery d{p->config.gstin,
-                           src.path,
-                           t.version.number,
-                           t.version.lineage.text(),
-                           progress.attempts + 1,
-                           destinations::idempotency_key(destination, p->config.gstin, src.path,
-                                                         t.version.lineage.text(), t.version.number)};
+  destinations::Delivery d{
+      p->config.gstin,
+      src.path,
+      t.version.number,
+      t.version.lineage.text(),
+      progress.attempts + 1,
+      idempotency_key(destination, p->config.gstin, src.path, t.version.lineage.text(), t.version.number)};
   const SteadyTime push_start = clock.now();
   auto dest = lane.destination();  // keep the object alive across a reload
   auto result = co_await dest->push(std::move(d), std::move(*credential));

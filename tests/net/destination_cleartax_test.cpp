@@ -63,8 +63,8 @@ TEST_F(ClearTaxDestinationTest, PushSendsTheDocumentedRequest) {
   EXPECT_EQ(rec.header("x-cleartax-product").value_or(""), "EInvoice");
   EXPECT_EQ(rec.header("Content-Type").value_or(""), "application/json");
   EXPECT_EQ(rec.header("gstin").value_or(""), kGstin);
-  const auto key =
-      idempotency_key("cleartax-test", gstin(kGstin), "secret/nic/07AAFCD5862R1ZX", "2026-01-01T00:00:00.000000Z", 3);
+  const auto key = sync::idempotency_key("cleartax-test", gstin(kGstin), "secret/nic/07AAFCD5862R1ZX",
+                                         "2026-01-01T00:00:00.000000Z", 3);
   EXPECT_EQ(rec.header("Idempotency-Key").value_or(""), key);
   auto body = json::parse(rec.body).as_object();
   EXPECT_EQ(body.size(), 3u);

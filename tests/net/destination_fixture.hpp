@@ -18,6 +18,7 @@
 #include "fakes/cleartax/fake_cleartax.hpp"
 #include "nicsync/destinations/destination.hpp"
 #include "nicsync/http/client.hpp"
+#include "nicsync/sync/idempotency.hpp"
 #include "testing/deadline.hpp"
 #include "testing/process.hpp"
 #include "testing/temp_dir.hpp"
@@ -81,7 +82,7 @@ inline Delivery delivery_for(std::string_view destination, const Gstin& g, std::
              .lineage = "2026-01-01T00:00:00.000000Z",
              .attempt = attempt,
              .idempotency_key = {}};
-  d.idempotency_key = idempotency_key(destination, d.gstin, d.vault_path, d.lineage, d.version);
+  d.idempotency_key = sync::idempotency_key(destination, d.gstin, d.vault_path, d.lineage, d.version);
   return d;
 }
 

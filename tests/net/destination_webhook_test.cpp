@@ -56,8 +56,9 @@ TEST_F(WebhookDestinationTest, DefaultTemplateEscapesEveryValue) {
   EXPECT_EQ(rec.header("Content-Type").value_or(""), "application/json");
   EXPECT_EQ(rec.header("X-Source").value_or(""), "nicsync");
   EXPECT_EQ(rec.header("X-Hook-Auth").value_or(""), "Bearer PLANTED-hook-secret-55e1");
-  EXPECT_EQ(rec.header("Idempotency-Key").value_or(""),
-            idempotency_key("erp", gstin(kGstin), "secret/nic/07AAFCD5862R1ZX", "2026-01-01T00:00:00.000000Z", 4));
+  EXPECT_EQ(
+      rec.header("Idempotency-Key").value_or(""),
+      sync::idempotency_key("erp", gstin(kGstin), "secret/nic/07AAFCD5862R1ZX", "2026-01-01T00:00:00.000000Z", 4));
   auto body = json::parse(rec.body).as_object();
   EXPECT_EQ(body.at("gstin").as_string(), kGstin);
   EXPECT_EQ(body.at("username").as_string(), "API \"DEMO\"");

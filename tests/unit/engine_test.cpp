@@ -15,6 +15,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "nicsync/sync/idempotency.hpp"
 #include "testing/deadline.hpp"
 #include "testing/engine_fakes.hpp"
 #include "testing/memory_store.hpp"
@@ -172,7 +173,7 @@ TEST_F(EngineTest, DeliversANewVersionOnceAndRecordsIt) {
   ASSERT_EQ(dest_->pushes.size(), 1u);
   EXPECT_EQ(dest_->pushes[0].password, "Pass#1");
   EXPECT_EQ(dest_->pushes[0].attempt, 1);
-  EXPECT_EQ(dest_->pushes[0].idempotency_key, destinations::idempotency_key("fake", kG1, path_of(kG1), kLineage, 1));
+  EXPECT_EQ(dest_->pushes[0].idempotency_key, sync::idempotency_key("fake", kG1, path_of(kG1), kLineage, 1));
   const auto& r = record();
   EXPECT_EQ(r.state, PairState::in_sync);
   ASSERT_TRUE(r.applied);

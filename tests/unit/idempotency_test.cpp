@@ -1,10 +1,10 @@
+#include "nicsync/sync/idempotency.hpp"
+
 #include <set>
 
 #include <gtest/gtest.h>
 
-#include "nicsync/destinations/destination.hpp"
-
-namespace nicsync::destinations {
+namespace nicsync::sync {
 namespace {
 
 TEST(IdempotencyKey, StableAndDistinctPerPart) {
@@ -25,4 +25,4 @@ TEST(IdempotencyKey, StableAndDistinctPerPart) {
 }
 
 }  // namespace
-}  // namespace nicsync::destinations
+}  // namespace nicsync::sync

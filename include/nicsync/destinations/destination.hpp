@@ -32,14 +32,10 @@ struct Delivery {
   std::int64_t version = 0;
   std::string lineage;  ///< the key's metadata created_time (a recreated key is a new lineage)
   int attempt = 1;
-  /// The engine's `idempotency_key()` for this version: sent as it is, the same on every attempt.
+  /// The engine's `sync::idempotency_key()` for this version: sent as it is, the same on every attempt.
   /// Empty only by mistake; a push then goes without an Idempotency-Key header.
   std::string idempotency_key;
 };
-
-/// Hex SHA-256 over the parts, length-prefixed so that no two different inputs collide.
-std::string idempotency_key(std::string_view destination, const Gstin& gstin, std::string_view vault_path,
-                            std::string_view lineage, std::int64_t version);
 
 /// A destination setting that does not hold what it should.
 struct ConfigFault {

@@ -1,9 +1,10 @@
+#include "nicsync/sync/idempotency.hpp"
+
 #include <openssl/evp.h>
 
 #include "nicsync/core/text.hpp"
-#include "nicsync/destinations/destination.hpp"
 
-namespace nicsync::destinations {
+namespace nicsync::sync {
 
 std::string idempotency_key(std::string_view destination, const Gstin& gstin, std::string_view vault_path,
                             std::string_view lineage, std::int64_t version) {
@@ -30,4 +31,4 @@ std::string idempotency_key(std::string_view destination, const Gstin& gstin, st
   return to_hex(digest, size);
 }
 
-}  // namespace nicsync::destinations
+}  // namespace nicsync::sync
