@@ -8,6 +8,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "nicsync/core/text.hpp"
+
 #include <sys/stat.h>
 
 namespace nicsync::app {
@@ -55,21 +57,7 @@ class JournalFormatter final : public spdlog::formatter {
 
 void append_json_string(spdlog::memory_buf_t& dest, std::string_view s) {
   dest.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': dest.append(std::string_view("\\\"")); break;
-      case '\\': dest.append(std::string_view("\\\\")); break;
-      case '\n': dest.append(std::string_view("\\n")); break;
-      case '\r': dest.append(std::string_view("\\r")); break;
-      case '\t': dest.append(std::string_view("\\t")); break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          dest.push_back(static_cast<char>(c));
-        }
-    }
-  }
+  append_json_escaped_to(dest, s);
   dest.push_back('"');
 }
 

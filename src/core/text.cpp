@@ -31,33 +31,13 @@ std::size_t json_escaped_size(std::string_view s) noexcept {
       case '\n':
       case '\r':
       case '\t': n += 2; break;
-      default: n += c < 0x20 ? 6 : 1;
+      default: n += c < 0x20 || c == 0x7f ? 6 : 1;
     }
   }
   return n;
 }
 
-void append_json_escaped(std::string& out, std::string_view s) {
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHexDigits[c >> 4];
-          out += kHexDigits[c & 0xf];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-}
+void append_json_escaped(std::string& out, std::string_view s) { append_json_escaped_to(out, s); }
 
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
