@@ -74,15 +74,20 @@ Result<void> ClearTaxConfig::validate() const {
 }
 
 ClearTaxDestination::Impl::Impl(asio::any_io_executor executor, http::Client& c, ClearTaxConfig cfg, SecretProvider p,
-                                const Clock& clk)
-    : ex(std::move(executor)), client(c), config(std::move(cfg)), provider(std::move(p)), clock(clk), flight(ex) {
+                                const Clock& clk, std::shared_ptr<TokenStash> s)
+    : ex(std::move(executor)),
+      client(c),
+      config(std::move(cfg)),
+      provider(std::move(p)),
+      clock(clk),
+      stash(std::move(s)),
+      flight(ex) {
   base = trim_slash(config.base_url);
   store_url = base + std::string(kStorePath);
   token_url =
       trim_slash(config.token_base_url.empty() ? config.base_url : config.token_base_url) + std::string(kTokenPath);
-  if (!config.state_dir.empty()) {
-    cache_path = trim_slash(config.state_dir) + "/cleartax-" + sanitize(config.name) + ".token";
-  }
+  stash_name = "cleartax-" + sanitize(config.name);
+  if (!stash && !config.state_dir.empty()) stash = make_file_token_stash(config.state_dir);
 }
 
 namespace {
@@ -178,13 +183,14 @@ asio::awaitable<Result<void>> probe_impl(ImplPtr self) {
 
 Result<std::shared_ptr<ClearTaxDestination>> ClearTaxDestination::create(asio::any_io_executor executor,
                                                                          http::Client& client, ClearTaxConfig config,
-                                                                         SecretProvider auth_secret,
-                                                                         const Clock& clock) {
+                                                                         SecretProvider auth_secret, const Clock& clock,
+                                                                         std::shared_ptr<TokenStash> stash) {
   if (auto ok = config.validate(); !ok) return ok.error();
   if (!auth_secret) {
     return Error(Errc::config_invalid, fmt::format("destination \"{}\": no auth secret provider", config.name));
   }
-  auto impl = std::make_shared<Impl>(std::move(executor), client, std::move(config), std::move(auth_secret), clock);
+  auto impl = std::make_shared<Impl>(std::move(executor), client, std::move(config), std::move(auth_secret), clock,
+                                     std::move(stash));
   return std::shared_ptr<ClearTaxDestination>(new ClearTaxDestination(std::move(impl)));
 }
 
@@ -200,6 +206,8 @@ asio::awaitable<Result<void>> ClearTaxDestination::probe() { return probe_impl(i
 
 DestinationStats ClearTaxDestination::stats() const { return impl_->stats(); }
 
-std::string ClearTaxDestination::token_cache_path() const { return impl_->cache_path; }
+std::string ClearTaxDestination::token_cache_path() const {
+  return impl_->stash ? impl_->stash->where(impl_->stash_name) : std::string();
+}
 
 }  // namespace nicsync::destinations

@@ -20,19 +20,19 @@
 namespace nicsync::destinations {
 
 struct ClearTaxDestination::Impl {
-  /// Works out the endpoints' URLs and the cache file's path from `cfg` (already valid).
-  Impl(boost::asio::any_io_executor executor, http::Client& c, ClearTaxConfig cfg, SecretProvider p, const Clock& clk);
-
-  ~Impl() {
-    if (disk) disk->join();
-  }
+  /// Works out the endpoints' URLs from `cfg` (already valid). The token is kept in `stash`, or
+  /// in a file in `cfg.state_dir` when there is none (neither: not kept).
+  Impl(boost::asio::any_io_executor executor, http::Client& c, ClearTaxConfig cfg, SecretProvider p, const Clock& clk,
+       std::shared_ptr<TokenStash> stash);
 
   boost::asio::any_io_executor ex;
   http::Client& client;
   ClearTaxConfig config;
   SecretProvider provider;
   const Clock& clock;
-  std::string base, store_url, token_url, cache_path;
+  std::string base, store_url, token_url;
+  std::shared_ptr<TokenStash> stash;  // where the token and its counts outlive a restart; may be null
+  std::string stash_name;             // "cleartax-<name>"
 
   // The token shared by every delivery.
   Secret token;
@@ -48,7 +48,6 @@ struct ClearTaxDestination::Impl {
   bool cache_loaded = false;
 
   DestinationStats counters;
-  std::unique_ptr<boost::asio::thread_pool> disk;  // fsync never runs on the event loop
 
   [[nodiscard]] bool client_secret_mode() const noexcept { return config.auth == ClearTaxAuth::client_secret; }
 
@@ -56,14 +55,15 @@ struct ClearTaxDestination::Impl {
   [[nodiscard]] bool token_usable(std::chrono::system_clock::time_point now) const;
   /// Starts a new UTC day's count and forgets calls older than an hour.
   void roll(std::chrono::system_clock::time_point now);
-  /// Reads the token cache file once (client-secret mode with a state directory only).
-  void load_cache();
-  /// The cache file's content for the token and counters held now (holds the token: wipe it).
-  [[nodiscard]] std::string cache_content() const;
+  /// The stash's content for the token and counters held now (holds the token).
+  [[nodiscard]] Secret cache_content() const;
   [[nodiscard]] DestinationStats stats() const;
 };
 
 namespace detail {
+
+/// Reads the stashed token and counts once (client-secret mode with a stash only).
+boost::asio::awaitable<void> load_cache(std::shared_ptr<ClearTaxDestination::Impl> self);
 
 /// A token to send and the generation it belongs to (to forget exactly it when it is refused).
 struct TokenRef {

@@ -35,17 +35,6 @@ std::chrono::milliseconds until_next_utc_day(system_clock::time_point now) {
   return std::chrono::ceil<std::chrono::milliseconds>(next - now);
 }
 
-asio::awaitable<Result<void>> write_task(std::string path, std::string content) {
-  auto r = detail::write_file_atomically(path, content);
-  secure_wipe(content);
-  co_return r;
-}
-
-// Runs the blocking write on the disk thread; resumes the caller on its own executor.
-asio::awaitable<Result<void>> write_on(asio::thread_pool& pool, std::string path, std::string content) {
-  return asio::co_spawn(pool, write_task(std::move(path), std::move(content)), asio::use_awaitable);
-}
-
 }  // namespace
 
 bool ClearTaxDestination::Impl::token_usable(system_clock::time_point now) const {
@@ -64,41 +53,7 @@ void ClearTaxDestination::Impl::roll(system_clock::time_point now) {
   while (!recent_calls.empty() && recent_calls.front() <= now - std::chrono::hours(1)) recent_calls.pop_front();
 }
 
-void ClearTaxDestination::Impl::load_cache() {
-  if (cache_loaded) return;
-  cache_loaded = true;
-  if (cache_path.empty() || !client_secret_mode()) return;
-  auto rec = detail::read_token_cache(cache_path);
-  if (!rec) {
-    spdlog::warn("destination={} ignoring the token cache: {}", config.name, rec.error().message);
-    return;
-  }
-  if (!*rec) return;
-  auto& r = **rec;
-  if (r.token_url != token_url) {
-    spdlog::info("destination={} token cache {} is for {}, not {}: ignored", config.name, cache_path,
-                 redact_url(r.token_url), redact_url(token_url));
-    return;
-  }
-  day = r.utc_day;
-  calls_today = r.calls_today;
-  for (auto s : r.recent_calls) recent_calls.emplace_back(std::chrono::seconds(s));
-  std::sort(recent_calls.begin(), recent_calls.end());
-  if (!r.access_token.empty()) {
-    token = std::move(r.access_token);
-    valid_till = r.valid_till;
-    obtained_at = r.obtained_at;
-    ++generation;
-  }
-  roll(clock.system_now());
-  spdlog::info("destination={} token cache loaded: token={} valid_till={} calls_today={}", config.name,
-               token.empty() ? "none" : "cached",
-               valid_till ? fmt::format("{:%FT%TZ}", std::chrono::floor<std::chrono::seconds>(*valid_till))
-                          : std::string("never"),
-               calls_today);
-}
-
-std::string ClearTaxDestination::Impl::cache_content() const {
+Secret ClearTaxDestination::Impl::cache_content() const {
   detail::TokenCacheRecord r;
   r.token_url = token_url;
   r.access_token = token;
@@ -107,7 +62,8 @@ std::string ClearTaxDestination::Impl::cache_content() const {
   r.utc_day = day;
   r.calls_today = calls_today;
   for (auto t : recent_calls) r.recent_calls.push_back(unix_seconds(t));
-  return detail::serialize_token_cache(r);
+  std::string content = detail::serialize_token_cache(r);
+  return Secret::take(content);
 }
 
 DestinationStats ClearTaxDestination::Impl::stats() const {
@@ -132,11 +88,9 @@ namespace detail {
 namespace {
 
 asio::awaitable<void> persist(ImplPtr self) {
-  if (self->cache_path.empty()) co_return;
-  if (!self->disk) self->disk = std::make_unique<asio::thread_pool>(1);
-  std::string path = self->cache_path;
-  std::string content = self->cache_content();
-  auto r = co_await write_on(*self->disk, std::move(path), std::move(content));
+  if (!self->stash) co_return;
+  auto stash = self->stash;  // kept alive across the wait
+  auto r = co_await stash->save(self->stash_name, self->cache_content());
   if (!r) {
     spdlog::warn("destination={} cannot save the access token: {}; a restart will request a new one", self->config.name,
                  r.error().message);
@@ -294,8 +248,49 @@ asio::awaitable<Result<void>> refresh(ImplPtr self) {
 
 }  // namespace
 
+asio::awaitable<void> load_cache(ImplPtr self) {
+  if (self->cache_loaded) co_return;
+  self->cache_loaded = true;
+  if (!self->stash || !self->client_secret_mode()) co_return;
+  const std::string where = self->stash->where(self->stash_name);
+  auto stash = self->stash;
+  auto content = co_await stash->load(self->stash_name);
+  if (!content) {
+    spdlog::warn("destination={} ignoring the token cache: {}", self->config.name, content.error().message);
+    co_return;
+  }
+  if (!*content) co_return;
+  auto rec = detail::parse_token_cache(**content, where);
+  if (!rec) {
+    spdlog::warn("destination={} ignoring the token cache: {}", self->config.name, rec.error().message);
+    co_return;
+  }
+  auto& r = *rec;
+  if (r.token_url != self->token_url) {
+    spdlog::info("destination={} token cache {} is for {}, not {}: ignored", self->config.name, where,
+                 redact_url(r.token_url), redact_url(self->token_url));
+    co_return;
+  }
+  self->day = r.utc_day;
+  self->calls_today = r.calls_today;
+  for (auto s : r.recent_calls) self->recent_calls.emplace_back(std::chrono::seconds(s));
+  std::sort(self->recent_calls.begin(), self->recent_calls.end());
+  if (!r.access_token.empty()) {
+    self->token = std::move(r.access_token);
+    self->valid_till = r.valid_till;
+    self->obtained_at = r.obtained_at;
+    ++self->generation;
+  }
+  self->roll(self->clock.system_now());
+  spdlog::info("destination={} token cache loaded: token={} valid_till={} calls_today={}", self->config.name,
+               self->token.empty() ? "none" : "cached",
+               self->valid_till ? fmt::format("{:%FT%TZ}", std::chrono::floor<std::chrono::seconds>(*self->valid_till))
+                                : std::string("never"),
+               self->calls_today);
+}
+
 asio::awaitable<Result<TokenRef>> acquire_token(ImplPtr self) {
-  self->load_cache();
+  co_await load_cache(self);
   for (int round = 0; round < 3; ++round) {
     if (self->token_usable(self->clock.system_now())) co_return TokenRef{self->token, self->generation};
     if (self->flight.running()) {

@@ -6,11 +6,15 @@
 #include <cerrno>
 #include <cstring>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <fmt/format.h>
 
 #include "nicsync/core/text.hpp"
+#include "nicsync/destinations/token_stash.hpp"
 
 #include <sys/stat.h>
 
@@ -44,11 +48,11 @@ std::optional<std::int64_t> as_int(const json::value& v) {
 
 }  // namespace
 
-Result<std::optional<TokenCacheRecord>> read_token_cache(const std::string& path) {
+Result<std::optional<Secret>> read_token_cache_file(const std::string& path) {
   Fd f;
   f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (f.fd < 0) {
-    if (errno == ENOENT) return std::optional<TokenCacheRecord>();
+    if (errno == ENOENT) return std::optional<Secret>();
     return Error(Errc::io_error, fmt::format("cannot open token cache {}: {}", path, errno_text(errno)));
   }
   struct stat st {};
@@ -76,11 +80,14 @@ Result<std::optional<TokenCacheRecord>> read_token_cache(const std::string& path
     }
     got += static_cast<std::size_t>(n);
   }
+  return std::optional<Secret>(Secret::take(content));
+}
+
+Result<TokenCacheRecord> parse_token_cache(const Secret& content, std::string_view where) {
   boost::system::error_code ec;
-  json::value v = json::parse(content, ec);
-  secure_wipe(content);
+  json::value v = json::parse(content.expose(), ec);
   auto bad = [&](std::string_view why) {
-    return Error(Errc::io_error, fmt::format("token cache {} is not valid ({}); it will be replaced", path, why));
+    return Error(Errc::io_error, fmt::format("token cache {} is not valid ({}); it will be replaced", where, why));
   };
   if (ec || !v.is_object()) return bad("not a JSON object");
   auto& o = v.as_object();
@@ -109,7 +116,7 @@ Result<std::optional<TokenCacheRecord>> read_token_cache(const std::string& path
       if (auto s = as_int(e)) r.recent_calls.push_back(*s);
     }
   }
-  return std::optional<TokenCacheRecord>(std::move(r));
+  return r;
 }
 
 std::string serialize_token_cache(const TokenCacheRecord& r) {
@@ -171,3 +178,46 @@ Result<void> write_file_atomically(const std::string& path, std::string_view con
 }
 
 }  // namespace nicsync::destinations::detail
+
+namespace nicsync::destinations {
+namespace asio = boost::asio;
+namespace {
+
+asio::awaitable<Result<void>> write_task(std::string path, Secret content) {
+  co_return detail::write_file_atomically(path, content.expose());
+}
+
+class FileTokenStash final : public TokenStash {
+ public:
+  explicit FileTokenStash(std::string directory) : directory_(std::move(directory)) {
+    while (directory_.size() > 1 && directory_.back() == '/') directory_.pop_back();
+  }
+  ~FileTokenStash() override { disk_.join(); }
+
+  asio::awaitable<Result<std::optional<Secret>>> load(std::string name) override {
+    // A small file read once at start-up: on the caller's thread.
+    co_return detail::read_token_cache_file(where(name));
+  }
+
+  asio::awaitable<Result<void>> save(std::string name, Secret content) override {
+    // fsync never runs on the event loop: the write goes to the stash's own thread and the
+    // caller resumes on its executor.
+    co_return co_await asio::co_spawn(disk_, write_task(where(name), std::move(content)), asio::use_awaitable);
+  }
+
+  [[nodiscard]] std::string where(std::string_view name) const override {
+    return fmt::format("{}/{}.token", directory_, name);
+  }
+
+ private:
+  std::string directory_;
+  asio::thread_pool disk_{1};
+};
+
+}  // namespace
+
+std::shared_ptr<TokenStash> make_file_token_stash(std::string directory) {
+  return std::make_shared<FileTokenStash>(std::move(directory));
+}
+
+}  // namespace nicsync::destinations

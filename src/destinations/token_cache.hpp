@@ -26,9 +26,12 @@ struct TokenCacheRecord {
   std::vector<std::int64_t> recent_calls;  ///< unix seconds of the calls in the last hour
 };
 
-/// Nothing if the file does not exist. Refuses (with a message saying why) a file that is not a
-/// regular file owned by this user with mode 0600, or that is not the expected JSON.
-Result<std::optional<TokenCacheRecord>> read_token_cache(const std::string& path);
+/// The file's content; nothing if the file does not exist. Refuses (with a message saying why) a
+/// file that is not a regular file owned by this user with mode 0600.
+Result<std::optional<Secret>> read_token_cache_file(const std::string& path);
+
+/// The record in a cache's content; `where` names the cache in errors (which never quote it).
+Result<TokenCacheRecord> parse_token_cache(const Secret& content, std::string_view where);
 
 /// The file's content. It holds the token: wipe it (secure_wipe) once written.
 std::string serialize_token_cache(const TokenCacheRecord& record);

@@ -13,6 +13,7 @@
 
 #include "nicsync/core/clock.hpp"
 #include "nicsync/destinations/destination.hpp"
+#include "nicsync/destinations/token_stash.hpp"
 #include "nicsync/http/client.hpp"
 
 namespace nicsync::destinations {
@@ -32,7 +33,8 @@ struct ClearTaxConfig {
   /// Base of the token endpoint; empty = `base_url`.
   std::string token_base_url;
   ClearTaxAuth auth = ClearTaxAuth::client_secret;
-  /// Directory of the access-token cache file (the daemon's state directory); empty = no cache.
+  /// Directory of the access-token cache file (the daemon's state directory) when no token stash
+  /// is handed to `create`; empty = no cache.
   std::string state_dir;
   std::chrono::milliseconds push_timeout{30'000};   ///< whole store_nic_credentials request
   std::chrono::milliseconds token_timeout{15'000};  ///< whole token request
@@ -61,12 +63,14 @@ std::optional<std::chrono::system_clock::time_point> parse_valid_till(std::strin
 class ClearTaxDestination final : public Destination {
  public:
   /// A destination for `config`; `auth_secret` gives the static token or the client secret, as
-  /// `config.auth` says. Errors: `config_invalid` when `config.validate()` fails or there is no
-  /// `auth_secret`.
+  /// `config.auth` says; the access token and its call counts are kept in `stash` (default: a
+  /// file in `config.state_dir`). Errors: `config_invalid` when `config.validate()` fails or
+  /// there is no `auth_secret`.
   static Result<std::shared_ptr<ClearTaxDestination>> create(boost::asio::any_io_executor executor,
                                                              http::Client& client, ClearTaxConfig config,
                                                              SecretProvider auth_secret,
-                                                             const Clock& clock = Clock::real());
+                                                             const Clock& clock = Clock::real(),
+                                                             std::shared_ptr<TokenStash> stash = nullptr);
   ~ClearTaxDestination() override;
 
   [[nodiscard]] const std::string& name() const noexcept override;
@@ -75,7 +79,7 @@ class ClearTaxDestination final : public Destination {
   boost::asio::awaitable<Result<void>> probe() override;
   [[nodiscard]] DestinationStats stats() const override;
 
-  /// Path of the access-token cache file (empty without a state directory).
+  /// Where the access token is kept (a file's path; empty when it is not kept).
   [[nodiscard]] std::string token_cache_path() const;
 
   struct Impl;
