@@ -956,7 +956,7 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
   auto records = (*store)->load_pairs();
   ASSERT_TRUE(records) << records.error().describe();
   std::map<std::string, std::int64_t> ledger_counts;
-  std::map<int, std::string> fingerprint_of;  // same credential at both destinations
+  std::map<int, std::optional<Fingerprint>> fingerprint_of;  // same credential at both destinations
   const auto h = held(all);
   for (const auto& rec : *records) {
     ++ledger_counts[std::string(ledger::to_string(rec.state))];
@@ -966,9 +966,10 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
       continue;
     }
     const auto i = static_cast<std::size_t>(it->second);
-    EXPECT_TRUE(rec.applied && rec.applied->version == versions_[i] && h.at(rec.destination)[i] == versions_[i])
-        << rec.destination << " " << rec.gstin << ": ledger applied " << (rec.applied ? rec.applied->version : -1)
-        << ", destination holds " << h.at(rec.destination)[i] << ", Vault v" << versions_[i];
+    EXPECT_TRUE(rec.applied && rec.applied->version.number == versions_[i] && h.at(rec.destination)[i] == versions_[i])
+        << rec.destination << " " << rec.gstin << ": ledger applied "
+        << (rec.applied ? rec.applied->version.number : std::int64_t{-1}) << ", destination holds "
+        << h.at(rec.destination)[i] << ", Vault v" << versions_[i];
     EXPECT_FALSE(rec.pending || rec.push_in_flight) << rec.destination << " " << rec.gstin;
     if (rec.applied) {
       auto [f, fresh] = fingerprint_of.emplace(it->second, rec.applied->fingerprint);
@@ -990,16 +991,17 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
     if (it->outcome != ledger::Outcome::applied) continue;
     ++applied_entries;
     const int g = index_.at(it->gstin);
-    if (applied_at_dest.count({it->destination, g, it->version}) == 0 && history_problems.size() < 20) {
+    const std::int64_t version = it->version.number;
+    if (applied_at_dest.count({it->destination, g, version}) == 0 && history_problems.size() < 20) {
       history_problems.push_back(fmt::format("{} {} v{}: \"applied\" in the ledger history, never applied there",
-                                             it->destination, it->gstin, it->version));
+                                             it->destination, it->gstin, version));
     }
     auto& last = last_applied[{it->destination, g}];
-    if (it->version < last && history_problems.size() < 20) {
+    if (version < last && history_problems.size() < 20) {
       history_problems.push_back(
-          fmt::format("{} {}: history applied v{} after v{}", it->destination, it->gstin, it->version, last));
+          fmt::format("{} {}: history applied v{} after v{}", it->destination, it->gstin, version, last));
     }
-    last = std::max(last, it->version);
+    last = std::max(last, version);
   }
   EXPECT_EQ(history_problems, std::vector<std::string>{});
   (*store)->close();
