@@ -14,6 +14,7 @@ int fuzz_vault_event(const std::uint8_t* data, std::size_t size);
 int fuzz_cleartax_response(const std::uint8_t* data, std::size_t size);
 int fuzz_gstin(const std::uint8_t* data, std::size_t size);
 int fuzz_api_request(const std::uint8_t* data, std::size_t size);
+int fuzz_audit_entry(const std::uint8_t* data, std::size_t size);
 
 struct Target {
   std::string_view name;
@@ -27,6 +28,7 @@ inline constexpr Target kTargets[] = {
     {"cleartax_response", &fuzz_cleartax_response},
     {"gstin", &fuzz_gstin},
     {"api_request", &fuzz_api_request},
+    {"audit_entry", &fuzz_audit_entry},
 };
 
 }  // namespace nicsync::fuzz
