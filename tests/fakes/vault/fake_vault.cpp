@@ -1,5 +1,6 @@
-// The test Vault's HTTP pipeline (what Vault's http package does before a backend runs), the
-// sys endpoints, the admin API and the public FakeVault methods.
+// The test Vault's HTTP pipeline (what Vault's http package does before a backend runs) and the
+// public FakeVault methods. The sys endpoints are in fake_vault_sys.cpp, the admin API in
+// fake_vault_admin.cpp.
 #include "fake_vault.hpp"
 
 #include <algorithm>
@@ -97,6 +98,13 @@ GoValue Attribution::to_go() const {
   return v;
 }
 
+std::string normalize_namespace(std::string_view ns) {
+  while (!ns.empty() && ns.front() == '/') ns.remove_prefix(1);
+  while (!ns.empty() && ns.back() == '/') ns.remove_suffix(1);
+  if (ns.empty()) return {};
+  return std::string(ns) + "/";
+}
+
 Attribution Caller::attribution(std::string operation) const {
   Attribution a;
   a.actor = token ? token->actor : "token";
@@ -138,13 +146,6 @@ std::string go_clean_path(std::string_view p) {
   }
   if (in.back() == '/' && np != "/") np += '/';
   return np;
-}
-
-std::string normalize_namespace(std::string_view ns) {
-  while (!ns.empty() && ns.front() == '/') ns.remove_prefix(1);
-  while (!ns.empty() && ns.back() == '/') ns.remove_suffix(1);
-  if (ns.empty()) return {};
-  return std::string(ns) + "/";
 }
 
 // Query parameters as Vault's parseQuery makes them request data: the first value of each.
@@ -462,7 +463,7 @@ Reply FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel
   (void)log_path;
   std::string ns;
   if (options.enterprise) {
-    if (auto h = req.header("X-Vault-Namespace")) ns = normalize_namespace(*h);
+    if (auto h = req.header("X-Vault-Namespace")) ns = detail::normalize_namespace(*h);
     rel = ns + rel;
     // A namespace may also be a path prefix: find the deepest known namespace.
     std::string best;
@@ -632,446 +633,6 @@ Reply FakeVault::Impl::handle_logical(LogicalRequest& lr) {
   return reply;
 }
 
-Reply FakeVault::Impl::sys_other(LogicalRequest& lr) {
-  // sys/mounts/<path>: enable/disable a KV mount like `vault secrets enable`.
-  std::string ns;
-  for (const auto& n : namespaces) {
-    if (lr.path.starts_with(n) && n.size() > ns.size()) ns = n;
-  }
-  const std::string inner = lr.path.substr(ns.size());
-  if (inner.starts_with("sys/mounts/") && inner.size() > 11) {
-    std::string path = inner.substr(11);
-    if (!path.ends_with('/')) path += '/';
-    if (lr.op == Op::create || lr.op == Op::update) {
-      const GoValue* type = lr.data.find("type");
-      std::string t = type && type->is_string() ? type->text() : "";
-      int version = 1;
-      if (t == "kv-v2") {
-        version = 2;
-      } else if (t == "kv") {
-        if (const GoValue* opts = lr.data.find("options"); opts && opts->is_object()) {
-          if (const GoValue* v = opts->find("version"); v && (v->text() == "2")) version = 2;
-        }
-      } else {
-        return detail::reply_errors(400, {fmt::format("plugin not found in the catalog: {}", t)});
-      }
-      if (mounts.count(ns + path)) {
-        return detail::reply_errors(400, {fmt::format("path is already in use at {}", path)});
-      }
-      add_mount(ns + path, version);
-      Reply r = detail::reply_no_content();
-      r.wrote = true;
-      return r;
-    }
-    if (lr.op == Op::del) {
-      mounts.erase(ns + path);
-      Reply r = detail::reply_no_content();
-      r.wrote = true;
-      return r;
-    }
-  }
-  // Anything else under sys/ that the fake does not model. This is also what community Vault
-  // >= 1.16 answers for sys/events/subscribe/... (the websocket moved to Enterprise, so the
-  // path reaches the system backend, which has no such path): 404 "unsupported path" wrapped in
-  // a multierror for a token that passes the ACL, 403 before that for one that does not. The
-  // reference marks the exact body unverified; this is its best guess, and what we chose.
-  return detail::reply_errors(404, {detail::multierror({"unsupported path"})});
-}
-
-Reply FakeVault::Impl::health(const http::ServerRequest& req) const {
-  // http/sys_health.go: bad bool or code parameters → 400 with an empty error list.
-  auto bool_param = [&](std::string_view name, bool& out) {
-    auto v = req.query_param(name);
-    if (!v) return true;
-    auto b = go_parse_bool(*v);
-    if (!b) return false;
-    out = *b;
-    return true;
-  };
-  auto code_param = [&](std::string_view name, int& out) {
-    auto v = req.query_param(name);
-    if (!v) return true;
-    auto n = go_atoi(*v);
-    if (!n) return false;
-    out = static_cast<int>(*n);
-    return true;
-  };
-  bool standby_ok = false;
-  bool perf_standby_ok = false;
-  int active_code = 200, standby_code = 429, dr_code = 472, perf_code = 473, sealed_code = 503, uninit_code = 501,
-      removed_code = 530, ha_code = 474;
-  if (!bool_param("standbyok", standby_ok) || !bool_param("perfstandbyok", perf_standby_ok) ||
-      !code_param("activecode", active_code) || !code_param("standbycode", standby_code) ||
-      !code_param("drsecondarycode", dr_code) || !code_param("performancestandbycode", perf_code) ||
-      !code_param("sealedcode", sealed_code) || !code_param("uninitcode", uninit_code) ||
-      !code_param("removedcode", removed_code) || !code_param("haunhealthycode", ha_code)) {
-    return detail::reply_errors(400, {});
-  }
-  const bool is_sealed = sealed || !health_flags.initialized;
-  const bool is_standby = standby || is_sealed;
-  int code = active_code;
-  if (!health_flags.initialized)
-    code = uninit_code;
-  else if (health_flags.removed_from_cluster)
-    code = removed_code;
-  else if (sealed)
-    code = sealed_code;
-  else if (standby && health_flags.ha_unhealthy)
-    code = ha_code;
-  else if (health_flags.dr_secondary)
-    code = dr_code;
-  else if (health_flags.performance_standby)
-    code = perf_standby_ok ? active_code : perf_code;
-  else if (standby)
-    code = standby_ok ? active_code : standby_code;
-  Reply r;
-  if (code < 100 || code > 999) {
-    // Go's WriteHeader panics on such a code; the server then drops the connection.
-    r.action = http::ServerResponse::Action::drop;
-    return r;
-  }
-  GoValue v = GoValue::object();
-  v.set("initialized", GoValue::boolean(health_flags.initialized));
-  v.set("sealed", GoValue::boolean(is_sealed));
-  v.set("standby", GoValue::boolean(is_standby));
-  v.set("performance_standby", GoValue::boolean(health_flags.performance_standby));
-  v.set("replication_performance_mode", GoValue::string("disabled"));
-  v.set("replication_dr_mode", GoValue::string(health_flags.dr_secondary ? "secondary" : "disabled"));
-  v.set("server_time_utc",
-        GoValue::number(
-            std::chrono::duration_cast<std::chrono::seconds>(clock->system_now().time_since_epoch()).count()));
-  v.set("version", GoValue::string(std::string(detail::kVaultVersion) + (options.enterprise ? "+ent" : "")));
-  v.set("enterprise", GoValue::boolean(options.enterprise));
-  if (!is_sealed) {
-    v.set("cluster_name", GoValue::string(cluster_name));
-    v.set("cluster_id", GoValue::string(cluster_id));
-  }
-  v.set("echo_duration_ms", GoValue::number(0));
-  v.set("clock_skew_ms", GoValue::number(0));
-  v.set("replication_primary_canary_age_ms", GoValue::number(0));
-  if (health_flags.removed_from_cluster) v.set("removed_from_cluster", GoValue::boolean(true));
-  if (standby && !is_sealed) {
-    v.set("ha_connection_healthy", GoValue::boolean(!health_flags.ha_unhealthy));
-    if (!health_flags.ha_unhealthy) v.set("last_request_forwarding_heartbeat_ms", GoValue::number(1));
-  }
-  r.status = code;
-  r.body = v.dump() + "\n";
-  return r;
-}
-
-Reply FakeVault::Impl::ui_mounts(const http::ServerRequest& req, std::string_view ns, const std::string& sub_path) {
-  std::string path = sub_path;
-  while (path.starts_with('/')) path.erase(path.begin());
-  if (path.empty()) return detail::reply_errors(400, {"path not set"});
-  if (!path.ends_with('/')) path += '/';
-  const Reply preflight = detail::reply_errors(
-      403, {fmt::format("preflight capability check returned 403, please ensure client's policies grant access to "
-                        "path {}",
-                        GoValue::string(path).dump())});
-  // The mount is looked up before the token, so unknown mounts cannot be probed.
-  detail::KvMount* m = find_mount(std::string(ns) + path);
-  if (!m) return preflight;
-  detail::Token* token = nullptr;
-  const auto state = lookup_token(req, token);
-  if (state == TokenState::missing) return detail::reply_errors(403, {"permission denied"});
-  if (state == TokenState::dead) return dead_token_reply();
-  if (!has_mount_access(*token, m->path)) return preflight;
-  if (token->num_uses > 0 && --token->num_uses == 0) revoke(token->id);
-
-  GoValue config = GoValue::map();
-  config.set("default_lease_ttl", GoValue::number(0));
-  config.set("force_no_cache", GoValue::boolean(false));
-  config.set("max_lease_ttl", GoValue::number(0));
-  GoValue opts = GoValue::map();
-  opts.set("version", GoValue::string(std::to_string(m->version)));
-  GoValue data = GoValue::map();
-  data.set("accessor", GoValue::string(m->accessor));
-  data.set("config", config);
-  data.set("description", GoValue::string(m->version == 2 ? "key/value secret storage" : ""));
-  data.set("external_entropy_access", GoValue::boolean(false));
-  data.set("local", GoValue::boolean(false));
-  data.set("options", opts);
-  data.set("path", GoValue::string(m->path.substr(ns.size())));
-  data.set("plugin_version", GoValue::string(""));
-  data.set("running_plugin_version", GoValue::string("v0.26.2+builtin"));
-  data.set("running_sha256", GoValue::string(""));
-  data.set("seal_wrap", GoValue::boolean(false));
-  data.set("type", GoValue::string("kv"));
-  data.set("uuid", GoValue::string(m->uuid));
-  detail::Envelope e;
-  e.request_id = random_uuid();
-  e.data = std::move(data);
-  e.mount_type = "system";
-  return detail::reply_ok(e);
-}
-
-// --- admin API -------------------------------------------------------------------------------
-
-namespace {
-
-http::ServerResponse admin_json(int status, const GoValue& v) {
-  return http::ServerResponse::json(status, v.dump() + "\n");
-}
-
-http::ServerResponse admin_ok() {
-  GoValue v = GoValue::object();
-  v.set("ok", GoValue::boolean(true));
-  return admin_json(200, v);
-}
-
-http::ServerResponse admin_error(int status, std::string message) {
-  GoValue v = GoValue::object();
-  v.set("error", GoValue::string(std::move(message)));
-  return admin_json(status, v);
-}
-
-std::optional<std::chrono::seconds> seconds_field(const GoValue& body, std::string_view name) {
-  const GoValue* v = body.find(name);
-  if (!v) return std::nullopt;
-  if (auto n = v->as_int()) return std::chrono::seconds(*n);
-  if (v->is_string()) {
-    if (auto d = go_parse_duration_second(v->text())) return std::chrono::duration_cast<std::chrono::seconds>(*d);
-  }
-  return std::nullopt;
-}
-
-std::vector<std::string> strings_field(const GoValue& body, std::string_view name) {
-  std::vector<std::string> out;
-  if (const GoValue* v = body.find(name); v && v->kind() == GoValue::Kind::array) {
-    for (const auto& i : v->items()) out.push_back(i.text());
-  }
-  return out;
-}
-
-std::string string_field(const GoValue& body, std::string_view name) {
-  const GoValue* v = body.find(name);
-  return v && v->is_string() ? v->text() : std::string();
-}
-
-std::int64_t int_field(const GoValue& body, std::string_view name, std::int64_t fallback) {
-  const GoValue* v = body.find(name);
-  if (!v) return fallback;
-  return v->as_int().value_or(fallback);
-}
-
-bool bool_field(const GoValue& body, std::string_view name, bool fallback) {
-  const GoValue* v = body.find(name);
-  return v && v->kind() == GoValue::Kind::boolean ? v->as_bool() : fallback;
-}
-
-TokenSpec token_spec(const GoValue& body) {
-  TokenSpec spec;
-  spec.policies = strings_field(body, "policies");
-  if (auto ttl = seconds_field(body, "ttl")) spec.ttl = *ttl;
-  if (auto max = seconds_field(body, "max_ttl")) spec.max_ttl = *max;
-  spec.renewable = bool_field(body, "renewable", true);
-  if (auto name = string_field(body, "display_name"); !name.empty()) spec.display_name = name;
-  spec.num_uses = int_field(body, "num_uses", 0);
-  return spec;
-}
-
-}  // namespace
-
-http::ServerResponse FakeVault::Impl::admin(const http::ServerRequest& req) {
-  const std::string op = req.path.substr(std::min<std::size_t>(req.path.size(), 9));  // after "/__admin/"
-  GoValue body = GoValue::map();
-  if (!req.body.empty()) {
-    auto parsed = parse_go_json(req.body);
-    if (!parsed || !parsed->is_object()) return admin_error(400, "the admin API takes a JSON object");
-    body = std::move(*parsed);
-  }
-  const bool post = req.method == "POST" || req.method == "PUT";
-  if (post && op == "seal") {
-    sealed = true;
-    return admin_ok();
-  }
-  if (post && op == "unseal") {
-    sealed = false;
-    return admin_ok();
-  }
-  if (post && op == "standby") {
-    standby = bool_field(body, "standby", true);
-    return admin_ok();
-  }
-  if (post && op == "health") {
-    health_flags.initialized = bool_field(body, "initialized", true);
-    health_flags.removed_from_cluster = bool_field(body, "removed_from_cluster", false);
-    health_flags.ha_unhealthy = bool_field(body, "ha_unhealthy", false);
-    health_flags.dr_secondary = bool_field(body, "dr_secondary", false);
-    health_flags.performance_standby = bool_field(body, "performance_standby", false);
-    return admin_ok();
-  }
-  if (post && op == "latency") {
-    latency = std::chrono::milliseconds(int_field(body, "ms", 0));
-    return admin_ok();
-  }
-  if (post && op == "fail") {
-    FaultSpec f;
-    const std::string kind = string_field(body, "kind");
-    if (kind.empty() || kind == "status")
-      f.kind = FaultSpec::Kind::status;
-    else if (kind == "drop")
-      f.kind = FaultSpec::Kind::drop;
-    else if (kind == "reset")
-      f.kind = FaultSpec::Kind::reset;
-    else if (kind == "truncate")
-      f.kind = FaultSpec::Kind::truncate;
-    else if (kind == "redirect")
-      f.kind = FaultSpec::Kind::redirect;
-    else
-      return admin_error(400, "kind must be status, drop, reset, truncate or redirect");
-    f.count = static_cast<int>(int_field(body, "count", 1));
-    f.status = static_cast<int>(int_field(body, "status", 500));
-    if (body.find("retry_after")) f.retry_after_seconds = static_cast<int>(int_field(body, "retry_after", 0));
-    if (const GoValue* b = body.find("body"); b && b->is_string()) f.body = b->text();
-    f.truncate_at = static_cast<std::size_t>(int_field(body, "truncate_at", 0));
-    f.location = string_field(body, "location");
-    f.path_prefix = string_field(body, "path_prefix");
-    faults.push_back(std::move(f));
-    return admin_ok();
-  }
-  if (post && op == "redirect") {
-    const GoValue* loc = body.find("location");
-    redirect = loc && loc->is_string() && !loc->text().empty() ? std::optional(loc->text()) : std::nullopt;
-    return admin_ok();
-  }
-  if (post && op == "rate-limit") {
-    rate_limit = int_field(body, "rate", 0);
-    rate_interval = seconds_field(body, "interval").value_or(std::chrono::seconds(1));
-    rate_headers = bool_field(body, "headers", false);
-    rate_window_start = steady_now();
-    rate_window_count = 0;
-    return admin_ok();
-  }
-  if (post && op == "drop-connections") {
-    // After this answer is on its way: the admin connection is one of those dropped.
-    std::weak_ptr<Impl> weak = weak_from_this();
-    asio::post(ex, [weak] {
-      if (auto self = weak.lock(); self && self->server) self->server->drop_connections();
-    });
-    return admin_ok();
-  }
-  if (post && op == "tokens") {
-    auto& issued = token_from_spec(token_spec(body));
-    GoValue v = GoValue::object();
-    v.set("token", GoValue::string(issued.id));
-    v.set("accessor", GoValue::string(issued.accessor));
-    return admin_json(200, v);
-  }
-  if (post && op == "revoke") {
-    revoke(string_field(body, "token"));
-    return admin_ok();
-  }
-  if (post && op == "policies") {
-    detail::Policy p;
-    p.name = string_field(body, "name");
-    if (p.name.empty()) return admin_error(400, "name is required");
-    if (const GoValue* rules = body.find("rules")) {
-      if (rules->is_object()) {
-        for (const auto& m : rules->members()) {
-          PolicyRule r;
-          r.path = m.key;
-          for (const auto& c : m.value.items()) r.capabilities.push_back(c.text());
-          p.rules.push_back(std::move(r));
-        }
-      } else {
-        for (const auto& item : rules->items()) {
-          PolicyRule r;
-          r.path = string_field(item, "path");
-          r.capabilities = strings_field(item, "capabilities");
-          r.subscribe_event_types = strings_field(item, "subscribe_event_types");
-          p.rules.push_back(std::move(r));
-        }
-      }
-    }
-    policies[p.name] = std::move(p);
-    return admin_ok();
-  }
-  if (post && op == "approles") {
-    detail::AppRole role;
-    role.name = string_field(body, "role");
-    role.role_id = string_field(body, "role_id");
-    role.secret_id = string_field(body, "secret_id");
-    if (role.name.empty() || role.role_id.empty()) return admin_error(400, "role and role_id are required");
-    role.spec = token_spec(body);
-    role.entity_id = random_uuid();
-    approles[role.name] = std::move(role);
-    return admin_ok();
-  }
-  if (post && op == "approles/rotate") {
-    auto it = approles.find(string_field(body, "role"));
-    if (it == approles.end()) return admin_error(404, "no such role");
-    it->second.secret_id = string_field(body, "secret_id");
-    return admin_ok();
-  }
-  if (post && op == "mounts") {
-    std::string path = string_field(body, "path");
-    if (path.empty()) return admin_error(400, "path is required");
-    int version = static_cast<int>(int_field(body, "version", 2));
-    if (version != 1 && version != 2) return admin_error(400, "version must be 1 or 2");
-    if (!path.ends_with('/')) path += '/';
-    add_mount(path, version);
-    return admin_ok();
-  }
-  if (post && op == "namespaces") {
-    std::string path = normalize_namespace(string_field(body, "path"));
-    if (path.empty()) return admin_error(400, "path is required");
-    namespaces.insert(path);
-    return admin_ok();
-  }
-  if (post && op == "kv") {
-    std::string m = string_field(body, "mount");
-    if (!m.ends_with('/')) m += '/';
-    auto* mount_ptr = find_mount_exact(m);
-    if (!mount_ptr) return admin_error(404, "no such mount");
-    const GoValue* data = body.find("data");
-    if (!data || !data->is_object()) return admin_error(400, "data must be an object");
-    GoValue copy = GoValue::map();
-    for (const auto& member : data->members()) copy.set(member.key, member.value);
-    std::int64_t version = 0;
-    const std::string key = string_field(body, "key");
-    detail::Attribution by{"token", "update", "", ""};
-    if (mount_ptr->version == 2) {
-      version = kv2_write(*mount_ptr, key, std::move(copy), by, "data-write");
-    } else {
-      mount_ptr->v1[key] = std::move(copy);
-      kv_event(*mount_ptr, "kv-v1/write", key, key, {});
-    }
-    GoValue v = GoValue::object();
-    v.set("version", GoValue::number(version));
-    return admin_json(200, v);
-  }
-  if (op == "requests" && req.method == "GET") {
-    GoValue list = GoValue::array();
-    for (const auto& e : log) {
-      GoValue item = GoValue::object();
-      item.set("method", GoValue::string(e.method));
-      item.set("path", GoValue::string(e.path));
-      item.set("status", GoValue::number(e.status));
-      item.set("at_ms",
-               GoValue::number(std::chrono::duration_cast<std::chrono::milliseconds>(e.at.time_since_epoch()).count()));
-      list.push(std::move(item));
-    }
-    GoValue v = GoValue::object();
-    v.set("requests", std::move(list));
-    return admin_json(200, v);
-  }
-  if (op == "requests" && req.method == "DELETE") {
-    log.clear();
-    return admin_ok();
-  }
-  if (op == "stats" && req.method == "GET") {
-    GoValue v = GoValue::object();
-    const auto stats = server ? server->stats() : http::ServerStats{};
-    v.set("connections_accepted", GoValue::number(static_cast<std::int64_t>(stats.connections_accepted)));
-    v.set("open_connections", GoValue::number(static_cast<std::int64_t>(stats.open_connections)));
-    v.set("requests", GoValue::number(static_cast<std::int64_t>(log.size())));
-    v.set("event_subscribers", GoValue::number(static_cast<std::int64_t>(subscriptions.size())));
-    return admin_json(200, v);
-  }
-  return admin_error(404, "unknown admin operation " + req.method + " " + req.path);
-}
-
 // --- FakeVault -------------------------------------------------------------------------------
 
 FakeVault::FakeVault(asio::any_io_executor ex, FakeVaultOptions options)
@@ -1117,7 +678,7 @@ void FakeVault::stop() {
 const FakeVaultOptions& FakeVault::options() const noexcept { return impl_->options; }
 
 void FakeVault::create_namespace(std::string path) {
-  path = normalize_namespace(path);
+  path = detail::normalize_namespace(path);
   if (!path.empty()) impl_->namespaces.insert(path);
 }
 

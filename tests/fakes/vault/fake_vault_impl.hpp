@@ -67,6 +67,8 @@ Reply reply_raw(int status, Envelope e);
 Reply reply_errors(int status, const std::vector<std::string>& errors);
 /// 204, no body, Content-Type still application/json.
 Reply reply_no_content();
+/// A namespace path as Vault keeps it: no leading slash, one trailing slash ("" for root).
+std::string normalize_namespace(std::string_view ns);
 /// Go's multierror text: "1 error occurred:\n\t* a\n\n", "2 errors occurred:\n\t* a\n\t* b\n\n".
 std::string multierror(const std::vector<std::string>& errors);
 
