@@ -414,10 +414,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       lowest(stream).socket().close(ec);
     };
     std::string remote;
+    std::uint16_t remote_port = 0;
     {
       boost::system::error_code ec;
       auto ep = lowest(stream).socket().remote_endpoint(ec);
-      if (!ec) remote = ep.address().to_string();
+      if (!ec) {
+        remote = ep.address().to_string();
+        remote_port = ep.port();
+      }
     }
     if constexpr (kTls) {
       lowest(stream).expires_after(opt.header_timeout);
@@ -468,6 +472,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       keep_alive = msg.keep_alive();
       ServerRequest req = to_server_request(msg);
       req.remote_address = remote;
+      req.remote_port = remote_port;
       req.connection_id = session->id;
 
       // The handler runs with no socket deadline; cancellation reaches it on a forced stop.

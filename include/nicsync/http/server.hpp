@@ -29,6 +29,7 @@ struct ServerRequest {
   std::vector<Header> headers;
   std::string body;
   std::string remote_address;
+  std::uint16_t remote_port = 0;
   std::uint64_t connection_id = 0;  ///< unique per TCP connection
 
   [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const noexcept {
