@@ -300,7 +300,7 @@ asio::awaitable<http::ServerResponse> FakeVault::Impl::serve(std::shared_ptr<Imp
                !self->redirect) {
       reply = self->events_subscribe(req, rel, {}, upgrade);
     } else {
-      reply = self->handle_v1(req, rel, log_path);
+      reply = co_await self->handle_v1(req, rel, log_path);
     }
     if (truncate) reply.truncate_at = truncate->truncate_at;
   }
@@ -459,7 +459,8 @@ std::optional<std::uint64_t> decode_index(std::string_view b64) {
 
 }  // namespace
 
-Reply FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel, std::string& log_path) {
+asio::awaitable<Reply> FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel,
+                                                  std::string& log_path) {
   (void)log_path;
   std::string ns;
   if (options.enterprise) {
@@ -487,12 +488,12 @@ Reply FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel
         location.replace(0, 4, "ws");
     }
     r.headers.push_back({"Location", location});
-    return r;
+    co_return r;
   }
   std::vector<http::Header> quota_headers;
   if (inner != "sys/health" && inner != "sys/seal-status") {
     if (auto limited = rate_limited(rel)) {
-      if (limited->status != 0) return std::move(*limited);
+      if (limited->status != 0) co_return std::move(*limited);
       quota_headers = std::move(limited->headers);
     }
   }
@@ -500,8 +501,8 @@ Reply FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel
     for (auto& h : quota_headers) r.headers.push_back(h);
     return r;
   };
-  if (inner == "sys/health" && ns.empty()) return with_quota(health(req));
-  if (sealed) return with_quota(detail::reply_errors(503, {"Vault is sealed"}));
+  if (inner == "sys/health" && ns.empty()) co_return with_quota(health(req));
+  if (sealed) co_return with_quota(detail::reply_errors(503, {"Vault is sealed"}));
 
   LogicalRequest lr;
   lr.http = &req;
@@ -512,7 +513,7 @@ Reply FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel
     lr.op = Op::read;
     if (auto list = req.query_param("list"); list && !list->empty()) {
       auto b = go_parse_bool(*list);
-      if (!b) return with_quota(detail::reply_errors(400, {}));
+      if (!b) co_return with_quota(detail::reply_errors(400, {}));
       if (*b) {
         lr.op = Op::list;
         if (!lr.path.ends_with('/')) lr.path += '/';
@@ -531,17 +532,17 @@ Reply FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel
       while (!media.empty() && media.back() == ' ') media.pop_back();
       while (!media.empty() && media.front() == ' ') media.erase(media.begin());
       for (auto& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (media.empty()) return with_quota(detail::reply_errors(400, {"mime: no media type"}));
+      if (media.empty()) co_return with_quota(detail::reply_errors(400, {"mime: no media type"}));
       if (media != "application/merge-patch+json") {
         GoValue q = GoValue::string(media);
-        return with_quota(detail::reply_errors(
+        co_return with_quota(detail::reply_errors(
             415, {fmt::format("PATCH requires Content-Type of application/merge-patch+json, got {}", q.dump())}));
       }
     }
     auto parsed = parse_go_json(req.body);
     if (!parsed) {
       if (parsed.error().message != "EOF") {
-        return with_quota(detail::reply_errors(400, {"failed to parse JSON input: " + parsed.error().message}));
+        co_return with_quota(detail::reply_errors(400, {"failed to parse JSON input: " + parsed.error().message}));
       }
       lr.data = GoValue::map();
     } else if (parsed->is_null()) {
@@ -549,7 +550,7 @@ Reply FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel
       lr.has_body = true;
     } else if (!parsed->is_object()) {
       static constexpr std::string_view kNames[] = {"null", "bool", "number", "string", "array", "object"};
-      return with_quota(detail::reply_errors(
+      co_return with_quota(detail::reply_errors(
           400, {fmt::format("failed to parse JSON input: json: cannot unmarshal {} into Go value of type "
                             "map[string]interface {{}}",
                             kNames[static_cast<int>(parsed->kind())])}));
@@ -561,7 +562,7 @@ Reply FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel
     lr.op = Op::del;
     lr.data = query_data(req.query);
   } else {
-    return with_quota(detail::reply_errors(405, {}));
+    co_return with_quota(detail::reply_errors(405, {}));
   }
 
   if (options.enterprise) {
@@ -569,49 +570,69 @@ Reply FakeVault::Impl::handle_v1(const http::ServerRequest& req, std::string rel
       auto wanted = decode_index(*idx);
       auto inconsistent = req.header("X-Vault-Inconsistent").value_or("fail");
       if (wanted && *wanted > write_index && inconsistent != "forward-active-node") {
-        return with_quota(detail::reply_errors(412, {"required index state not present"}));
+        co_return with_quota(detail::reply_errors(412, {"required index state not present"}));
       }
     }
   }
 
+  // Audit devices log the request once it is authorised, and its response after it ran
+  // (fake_vault_audit.cpp); without devices `audited` only runs it.
   Reply reply;
   if (inner.starts_with("sys/internal/ui/mounts/")) {
-    reply = ui_mounts(req, ns, inner.substr(std::string_view("sys/internal/ui/mounts/").size()));
+    const std::string sub = inner.substr(std::string_view("sys/internal/ui/mounts/").size());
+    reply = co_await audited(lr, std::nullopt, [&] { return ui_mounts(req, ns, sub); });
   } else if (inner == "auth/approle/login") {
-    reply = approle_login(lr);
+    lr.unauthenticated = true;
+    reply = co_await audited(lr, std::nullopt, [&] { return approle_login(lr); });
   } else {
-    reply = handle_logical(lr);
+    auto refused = authorize(lr);
+    reply = co_await audited(lr, std::move(refused), [&] { return execute(lr); });
   }
   if (options.enterprise && reply.wrote && reply.status < 400) {
     reply.headers.push_back({"X-Vault-Index", next_index()});
   }
-  return with_quota(std::move(reply));
+  co_return with_quota(std::move(reply));
 }
 
-Reply FakeVault::Impl::handle_logical(LogicalRequest& lr) {
+std::optional<Reply> FakeVault::Impl::authorize(LogicalRequest& lr) {
   detail::Token* token = nullptr;
   const auto state = lookup_token(*lr.http, token);
   if (state == TokenState::missing) return detail::reply_errors(403, {"permission denied"});
   if (state == TokenState::dead) return dead_token_reply();
   lr.caller.token = token;
+  lr.token_id = token->id;
+  lr.audit_caller = *token;
 
   // The operation the ACL sees: POST/PUT become create when the backend's existence check
   // says the target does not exist yet.
   detail::KvMount* mount = find_mount(lr.path);
   Op acl_op = lr.op;
-  std::string rest;
   if (mount) {
-    rest = lr.path.size() >= mount->path.size() ? lr.path.substr(mount->path.size()) : std::string();
+    const std::string rest = lr.path.size() >= mount->path.size() ? lr.path.substr(mount->path.size()) : std::string();
     acl_op = effective_op(*mount, lr.op, rest);
     if (lr.op == Op::update) lr.op = acl_op;
   }
   const auto caps = capabilities(*token, lr.path);
+  lr.acl_checked = true;
+  lr.granting_policies = caps.root ? std::vector<std::string>{"root"} : caps.granting;
   if (!caps.root && (caps.caps.count("deny") || !caps.has(detail::capability_for(acl_op)))) {
+    lr.granting_policies.clear();
     return denied_reply();
   }
+  lr.allowed = true;
   // A token with a use limit spends one use per request it authorises.
-  std::string exhausted;
-  if (token->num_uses > 0 && --token->num_uses == 0) exhausted = token->id;
+  if (token->num_uses > 0 && --token->num_uses == 0) lr.revoke_after = token->id;
+  return std::nullopt;
+}
+
+Reply FakeVault::Impl::execute(LogicalRequest& lr) {
+  // Token and mount are looked up again: while an audit device took the request's entry, other
+  // requests may have run (a revoke, an unmount).
+  lr.caller.token = find_token(lr.token_id);
+  if (!lr.caller.token) return dead_token_reply();
+  detail::KvMount* mount = find_mount(lr.path);
+  const std::string rest =
+      mount && lr.path.size() >= mount->path.size() ? lr.path.substr(mount->path.size()) : std::string();
 
   Reply reply;
   std::string ns;
@@ -629,7 +650,7 @@ Reply FakeVault::Impl::handle_logical(LogicalRequest& lr) {
     reply = detail::reply_errors(
         404, {fmt::format("no handler for route {}. route entry not found.", GoValue::string(lr.path).dump())});
   }
-  if (!exhausted.empty()) revoke(exhausted);
+  if (!lr.revoke_after.empty()) revoke(lr.revoke_after);
   return reply;
 }
 
@@ -643,6 +664,7 @@ FakeVault::~FakeVault() { stop(); }
 Result<void> FakeVault::start() {
   if (!impl_->find_mount_exact("secret/")) mount("secret", 2);
   if (!impl_->find_mount_exact("kv/")) mount("kv", 1);
+  if (auto audit = impl_->start_audit(); !audit) return audit.error();
   http::ServerOptions so;
   so.listen = impl_->options.listen;
   so.tls_cert_file = impl_->options.tls_cert_file;
@@ -669,6 +691,7 @@ std::uint16_t FakeVault::port() const { return impl_->server ? impl_->server->po
 
 void FakeVault::stop() {
   if (impl_->server) impl_->server->stop_now();
+  impl_->stop_audit();
   for (auto& s : impl_->subscriptions) {
     s->closed = true;
     s->wake.cancel();

@@ -19,11 +19,45 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include "nicsync/core/clock.hpp"
 #include "nicsync/core/result.hpp"
 
 namespace nicsync::fakes {
+
+/// A socket audit device (reference vault-audit.md §1, §3.1): it dials out to `address` when it
+/// first has an entry to write, keeps the connection, and writes each request's request entry
+/// (once the token check passed or refused it) and response entry (once it ran) as
+/// `prefix` + JSON + "\n", byte for byte as Vault does. Writes are serialised; each has
+/// `write_timeout`; a failed write closes the connection, dials again and writes the entry once
+/// more. A request fails with 500 "internal error" when no device took one of its entries:
+/// before it ran (request entry) or after (response entry, the write already done).
+struct AuditDeviceOptions {
+  enum class Format {
+    legacy,  ///< Vault 1.14-1.16 and OpenBao: Go struct order, `time` and `type` first
+    sorted,  ///< Vault 1.18-1.20: one entry struct, members sorted, nil `auth`/`response` left out
+  };
+  std::string address;              ///< "127.0.0.1:9465" (tcp) or a socket file (unix)
+  std::string socket_type = "tcp";  ///< "tcp" or "unix"
+  Format format = Format::legacy;
+  std::string prefix;
+  /// The HMAC key; empty: a random UUID, as Vault makes one per device.
+  std::string salt;
+  bool log_raw = false;       ///< values in clear instead of HMAC'd
+  bool hmac_accessor = true;  ///< HMAC the token accessors too
+  std::chrono::milliseconds write_timeout{2000};
+  /// For enable_audit_device: no test probe (Vault's skip_test).
+  bool skip_test = false;
+};
+
+/// What the audit devices did, summed over devices.
+struct AuditStats {
+  std::uint64_t entries_written = 0;  ///< entries a device took
+  std::uint64_t write_failures = 0;   ///< entries a device failed, after its one redial
+  std::uint64_t dials = 0;            ///< connections dialled (or tried)
+  std::uint64_t requests_failed = 0;  ///< requests answered 500 because no device took an entry
+};
 
 struct FakeVaultOptions {
   std::string listen = "127.0.0.1:0";
@@ -35,6 +69,8 @@ struct FakeVaultOptions {
   bool legacy_permission_denied = false;
   nicsync::Clock* clock = nullptr;  ///< default Clock::real()
   std::chrono::milliseconds event_ping_interval{30000};
+  /// Audit devices enabled from the start (as after a restart: no test probe).
+  std::vector<AuditDeviceOptions> audit_devices;
 };
 
 /// What a token (or the tokens an AppRole hands out) looks like.
@@ -145,6 +181,17 @@ class FakeVault {
   std::size_t revoke_role_tokens(const std::string& role);
   /// An Enterprise namespace ("team-a/", nested "team-a/app/"); only meaningful with `enterprise`.
   void create_namespace(std::string path);
+
+  // --- audit ---
+  /// Enables one more socket audit device as `vault audit enable` does: writes the test probe
+  /// (request `sys/audit/test`, reference §1.6) unless `skip_test`, and fails without adding
+  /// the device when that write fails.
+  boost::asio::awaitable<nicsync::Result<void>> enable_audit_device(AuditDeviceOptions options);
+  [[nodiscard]] AuditStats audit_stats() const;
+  /// The next `request_entries` request entries and `response_entries` response entries are
+  /// taken by no device, as if every device's write and redial failed (a response entry fails
+  /// after its request ran: the way to see Vault's 500 for a write that was done).
+  void fail_audit_entries(int request_entries, int response_entries);
 
   // --- faults ---
   void seal();

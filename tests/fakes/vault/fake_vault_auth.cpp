@@ -208,6 +208,7 @@ detail::Capabilities FakeVault::Impl::capabilities(const Token& t, const std::st
     for (const auto& rule : it->second.rules) {
       if (!detail::policy_path_matches(rule.path, path)) continue;
       auto& merged = matching[rule.path];
+      if (merged.granting.empty() || merged.granting.back() != name) merged.granting.push_back(name);
       merged.caps.insert(rule.capabilities.begin(), rule.capabilities.end());
       merged.subscribe_event_types.insert(merged.subscribe_event_types.end(), rule.subscribe_event_types.begin(),
                                           rule.subscribe_event_types.end());
@@ -227,6 +228,7 @@ detail::Capabilities FakeVault::Impl::capabilities(const Token& t, const std::st
     out.caps = {"deny"};
     out.subscribe_event_types.clear();
   }
+  std::sort(out.granting.begin(), out.granting.end());
   return out;
 }
 

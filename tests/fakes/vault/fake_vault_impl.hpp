@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +28,8 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 /// Vault's system-wide default and maximum lease TTL (768h).
 inline constexpr std::chrono::seconds kSystemMaxTtl{2764800};
 inline constexpr std::string_view kVaultVersion = "1.19.0";
+/// The KV plugin's running version (sys/internal/ui/mounts, audit entries).
+inline constexpr std::string_view kKvPluginVersion = "v0.26.2+builtin";
 
 // --- replies -------------------------------------------------------------------------------
 
@@ -167,6 +170,8 @@ struct AppRole {
 /// within it). `rule` is the winning rule's merged subscribe_event_types.
 struct Capabilities {
   std::set<std::string> caps;
+  /// The policies whose rules made the winning one, sorted (audit entries' granting_policies).
+  std::vector<std::string> granting;
   std::vector<std::string> subscribe_event_types;
   bool root = false;
   [[nodiscard]] bool has(std::string_view cap) const { return root || caps.count(std::string(cap)) > 0; }
@@ -193,7 +198,20 @@ struct LogicalRequest {
   std::string request_id;
   Caller caller;
   const http::ServerRequest* http = nullptr;
+
+  // What the token check found (authorize), for running the request after its audit entry was
+  // written and for the audit entries themselves.
+  std::string token_id;
+  /// The caller as it was authorised: a use-limited token may be gone once the request ran.
+  std::optional<Token> audit_caller;
+  bool acl_checked = false;
+  bool allowed = false;
+  std::vector<std::string> granting_policies;
+  std::string revoke_after;      ///< a use-limited token whose last use this request spent
+  bool unauthenticated = false;  ///< a login: no token is looked at
 };
+
+class AuditDevice;
 
 /// A live event websocket.
 struct Subscription {
@@ -222,8 +240,11 @@ struct FakeVault::Impl : std::enable_shared_from_this<FakeVault::Impl> {
 
   // HTTP entry (fake_vault.cpp)
   static boost::asio::awaitable<http::ServerResponse> serve(std::shared_ptr<Impl> self, http::ServerRequest req);
-  Reply handle_v1(const http::ServerRequest& req, std::string rel, std::string& log_path);
-  Reply handle_logical(LogicalRequest& lr);
+  boost::asio::awaitable<Reply> handle_v1(const http::ServerRequest& req, std::string rel, std::string& log_path);
+  /// Vault's token check: who asks and whether the policies allow it; the refusal if not.
+  std::optional<Reply> authorize(LogicalRequest& lr);
+  /// Routes an authorised request to its backend.
+  Reply execute(LogicalRequest& lr);
   http::ServerResponse finish(const http::ServerRequest& req, Reply reply) const;
   Reply health(const http::ServerRequest& req) const;
   Reply ui_mounts(const http::ServerRequest& req, std::string_view ns, const std::string& sub_path);
@@ -242,6 +263,15 @@ struct FakeVault::Impl : std::enable_shared_from_this<FakeVault::Impl> {
   static boost::asio::awaitable<void> close_binary(http::WebSocket* ws);
   static boost::asio::awaitable<void> run_subscription(std::shared_ptr<Impl> self,
                                                        std::shared_ptr<detail::Subscription> sub, http::WebSocket* ws);
+
+  // audit devices (fake_vault_audit.cpp)
+  /// Runs a request between its audit entries: the request entry first (`refused`, the
+  /// token check's refusal, is logged with its error and answered without running), then
+  /// `run`, then the response entry. An entry no device took fails the request with a 500,
+  /// before it ran or after, as Vault does.
+  boost::asio::awaitable<Reply> audited(LogicalRequest& lr, std::optional<Reply> refused, std::function<Reply()> run);
+  Result<void> start_audit();
+  void stop_audit();
 
   // KV (fake_vault_kv.cpp)
   void add_mount(std::string path, int kv_version);
@@ -313,6 +343,14 @@ struct FakeVault::Impl : std::enable_shared_from_this<FakeVault::Impl> {
   bool rate_headers = false;
   detail::SteadyTime rate_window_start{};
   std::int64_t rate_window_count = 0;
+
+  // audit
+  std::vector<std::shared_ptr<detail::AuditDevice>> audit_devices;
+  std::map<std::string, std::string> namespace_ids;      ///< namespace path → id, for audit entries
+  std::map<std::string, std::string> builtin_accessors;  ///< "auth/token/" → "auth_token_1a2b3c4d"
+  AuditStats audit_stats;
+  int failing_request_entries = 0;  ///< fail_audit_entries
+  int failing_response_entries = 0;
 
   // observation
   std::deque<LoggedRequest> log;

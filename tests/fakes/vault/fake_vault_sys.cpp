@@ -169,7 +169,7 @@ Reply FakeVault::Impl::ui_mounts(const http::ServerRequest& req, std::string_vie
   data.set("options", opts);
   data.set("path", GoValue::string(m->path.substr(ns.size())));
   data.set("plugin_version", GoValue::string(""));
-  data.set("running_plugin_version", GoValue::string("v0.26.2+builtin"));
+  data.set("running_plugin_version", GoValue::string(std::string(detail::kKvPluginVersion)));
   data.set("running_sha256", GoValue::string(""));
   data.set("seal_wrap", GoValue::boolean(false));
   data.set("type", GoValue::string("kv"));
