@@ -108,19 +108,18 @@ class Handler {
 
   bool on_object_begin(boost::system::error_code& ec) {
     if (depth_ == 0) root_object_ = true;
-    const bool error = field_ == Field::error;
-    push(depth_ == 0 ? Slot::top : slot_for(field_));
-    // `error` is a string; anything else there still means the request failed.
-    return error ? mark_error(ec) : true;
+    const Field f = field_;
+    push(depth_ == 0 ? Slot::top : slot_for(f));
+    return container_value(f, ec);
   }
   bool on_object_end(std::size_t, boost::system::error_code&) {
     pop();
     return true;
   }
   bool on_array_begin(boost::system::error_code& ec) {
-    const bool error = field_ == Field::error;
+    const Field f = field_;
     push(Slot::other);
-    return error ? mark_error(ec) : true;
+    return container_value(f, ec);
   }
   bool on_array_end(std::size_t, boost::system::error_code&) {
     pop();
@@ -244,6 +243,22 @@ class Handler {
   void append_key(json::string_view s) noexcept {
     if (key_size_ + s.size() <= kMaxKey) std::copy(s.begin(), s.end(), key_.data() + key_size_);
     key_size_ += s.size();
+  }
+
+  // An object or array where a string is looked for. `error`: still a failure. `type`,
+  // `operation`: neither a response nor a change (so that a repeated member, whichever a
+  // reader keeps, cannot make a change of the entry).
+  bool container_value(Field f, boost::system::error_code& ec) {
+    if (f == Field::error) return mark_error(ec);
+    if (f == Field::type) {
+      type_.clear();
+      return on_type(ec);
+    }
+    if (f == Field::operation) {
+      operation_.clear();
+      return on_operation(ec);
+    }
+    return true;
   }
 
   // A number, bool or null where a member is looked for: only `error` cares (a non-empty value

@@ -360,6 +360,13 @@ TEST(AuditEntry, ARepeatedMemberCannotUndoAVerdict) {
   const std::string ops =
       replaced(ex::kLegacyWriteResponse, R"("operation":"update")", R"("operation":"read","operation":"update")");
   EXPECT_FALSE(both(ops).kv_change());
+  // An object or array where a string belongs counts against the entry too, repeated or not
+  // (a reader that keeps the last member would see no "response" there).
+  const std::string object_type =
+      replaced(ex::kLegacyWriteResponse, R"("type":"response")", R"("type":"response","type":{"a":"response"})");
+  EXPECT_EQ(both(object_type).reason, AuditIgnoreReason::not_response);
+  EXPECT_EQ(both(replaced(ex::kSortedWriteResponse, R"("operation":"update")", R"("operation":["update"])")).reason,
+            AuditIgnoreReason::not_a_change);
 }
 
 TEST(AuditEntry, MissingOptionalPartsAreFine) {
