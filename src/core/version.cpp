@@ -1,5 +1,8 @@
 #include "nicsync/core/version.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include "nicsync/core/text.hpp"
 
 namespace nicsync {
@@ -12,6 +15,55 @@ std::string_view to_string(SourceState s) noexcept {
     case SourceState::missing: return "missing";
   }
   return "unknown";
+}
+
+Lineage::Lineage(std::string_view text) {
+  if (text.size() < kTag) {
+    std::copy(text.begin(), text.end(), bytes_.begin());
+    bytes_[kTag] = static_cast<char>(text.size());
+    return;
+  }
+  Heap h{new char[text.size()], text.size()};
+  std::copy(text.begin(), text.end(), h.data);
+  std::memcpy(bytes_.data(), &h, sizeof h);
+  bytes_[kTag] = static_cast<char>(kOnHeap);
+}
+
+Lineage::Lineage(Lineage&& other) noexcept : bytes_(other.bytes_) { other.bytes_[kTag] = 0; }
+
+Lineage& Lineage::operator=(const Lineage& other) {
+  if (this != &other) *this = Lineage(other.text());
+  return *this;
+}
+
+Lineage& Lineage::operator=(Lineage&& other) noexcept {
+  if (this != &other) {
+    release();
+    bytes_ = other.bytes_;
+    other.bytes_[kTag] = 0;
+  }
+  return *this;
+}
+
+Lineage::~Lineage() { release(); }
+
+Lineage::Heap Lineage::heap() const noexcept {
+  Heap h{};
+  std::memcpy(&h, bytes_.data(), sizeof h);
+  return h;
+}
+
+void Lineage::release() noexcept {
+  if (on_heap()) delete[] heap().data;
+  bytes_[kTag] = 0;
+}
+
+std::string_view Lineage::text() const noexcept {
+  if (on_heap()) {
+    const Heap h = heap();
+    return {h.data, h.size};
+  }
+  return {bytes_.data(), static_cast<std::size_t>(static_cast<unsigned char>(bytes_[kTag]))};
 }
 
 std::optional<Fingerprint> Fingerprint::from_hex(std::string_view hex) noexcept {

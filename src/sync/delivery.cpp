@@ -96,7 +96,7 @@ asio::awaitable<void> Engine::Impl::attempt(PairPtr p, Target t) {
       p->config.gstin,
       src.path,
       t.version.number,
-      t.version.lineage.text(),
+      std::string(t.version.lineage.text()),
       progress.attempts + 1,
       idempotency_key(destination, p->config.gstin, src.path, t.version.lineage.text(), t.version.number)};
   const SteadyTime push_start = clock.now();

@@ -731,7 +731,9 @@ TEST_F(EngineTest, NoSecretInLogsLedgerOrErrors) {
   until([&] { return record().state == PairState::rejected; });
   spdlog::set_default_logger(previous);
   std::string everything = logs.str();
-  for (const auto& h : store_.all_history()) everything += h.message + h.error_code + h.version.lineage.text();
+  for (const auto& h : store_.all_history()) {
+    everything += h.message + h.error_code + std::string(h.version.lineage.text());
+  }
   const auto& r = record();
   everything += r.last_error_message;
   for (const auto& v : engine_->snapshot()) everything += v.record.last_error_message;

@@ -31,16 +31,34 @@ std::string_view to_string(SourceState s) noexcept;
 /// lineages are only ever compared for equality — never parsed, never ordered.
 class Lineage {
  public:
-  Lineage() = default;
-  explicit Lineage(std::string_view text) : text_(text) {}
+  Lineage() noexcept = default;
+  explicit Lineage(std::string_view text);
+  Lineage(const Lineage& other) : Lineage(other.text()) {}
+  Lineage(Lineage&& other) noexcept;
+  Lineage& operator=(const Lineage& other);
+  Lineage& operator=(Lineage&& other) noexcept;
+  ~Lineage();
 
   /// The text as Vault sent it (ledger rows, the webhook body, the Idempotency-Key).
-  [[nodiscard]] const std::string& text() const noexcept { return text_; }
-  [[nodiscard]] bool empty() const noexcept { return text_.empty(); }
-  friend bool operator==(const Lineage&, const Lineage&) = default;
+  [[nodiscard]] std::string_view text() const noexcept;
+  [[nodiscard]] bool empty() const noexcept { return text().empty(); }
+  friend bool operator==(const Lineage& a, const Lineage& b) noexcept { return a.text() == b.text(); }
 
  private:
-  std::string text_;
+  // Every watched key and every pair holds one, up to 100,000 of each: a created_time (at most
+  // 30 bytes, "2026-11-25T23:30:00.123456789Z") is held in place, where a std::string would put
+  // it in a 48-byte heap block. 32 bytes: up to 31 bytes of text, then a tag byte that is the
+  // text's length, or kOnHeap for a longer text, whose pointer and size then fill the front.
+  static constexpr std::size_t kTag = 31;
+  static constexpr unsigned char kOnHeap = 0xff;
+  struct Heap {
+    char* data;
+    std::size_t size;
+  };
+  [[nodiscard]] bool on_heap() const noexcept { return static_cast<unsigned char>(bytes_[kTag]) == kOnHeap; }
+  [[nodiscard]] Heap heap() const noexcept;
+  void release() noexcept;
+  alignas(Heap) std::array<char, 32> bytes_{};
 };
 
 /// One version of one Vault key as far as delivery cares: its number in its lineage and whether
