@@ -73,8 +73,12 @@ Result<void> check_credential_field(std::string_view path, std::string_view fiel
 
 asio::awaitable<Result<destinations::Credential>> VaultCredentialReader::read(sync::SourceRef source,
                                                                               std::int64_t version) {
-  auto where = co_await vault_.locate(std::string_view(source.path));
-  if (!where) co_return where.error();
+  std::optional<vault::KvLocation> where = vault_.known_location(source.path);
+  if (!where) {
+    auto located = co_await vault_.locate(std::string_view(source.path));
+    if (!located) co_return located.error();
+    where = std::move(*located);
+  }
   std::optional<std::int64_t> v;
   if (where->kv == KvVersion::v2 && version > 0) v = version;
   auto secret = co_await vault_.read(where->path, where->kv, v);

@@ -14,13 +14,32 @@ asio::awaitable<Result<KvLocation>> Client::locate(std::string_view path) {
   co_return co_await locate(std::move(*vp));
 }
 
-asio::awaitable<Result<KvLocation>> Client::locate(VaultPath path) {
-  auto self = impl_;
+namespace {
+
+// The longest remembered mount that holds `path`.
+const MountInfo* longest_mount(const std::vector<MountInfo>& mounts, const VaultPath& path) {
   const MountInfo* known = nullptr;
-  for (const auto& m : self->mounts) {
+  for (const auto& m : mounts) {
     if (path.starts_with(m.path) && (known == nullptr || m.path.str().size() > known->path.str().size())) known = &m;
   }
-  if (known != nullptr) {
+  return known;
+}
+
+}  // namespace
+
+std::optional<KvLocation> Client::known_location(std::string_view text) const {
+  auto path = VaultPath::parse(text);
+  if (!path) return std::nullopt;
+  const MountInfo* known = longest_mount(impl_->mounts, *path);
+  if (known == nullptr) return std::nullopt;
+  auto split = known->split(*path);
+  if (!split) return std::nullopt;
+  return KvLocation{std::move(*split), known->version};
+}
+
+asio::awaitable<Result<KvLocation>> Client::locate(VaultPath path) {
+  auto self = impl_;
+  if (const MountInfo* known = longest_mount(self->mounts, path)) {
     auto split = known->split(path);
     if (!split) co_return split.error();
     co_return KvLocation{std::move(*split), known->version};

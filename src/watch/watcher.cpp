@@ -188,10 +188,14 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     return out;
   }
 
-  // Reads `k` where the Vault client says it lives.
+  // Reads `k` where the Vault client says it lives (asking Vault only for a mount not met yet).
   asio::awaitable<Result<Found>> fetch(KeyPtr k) {
-    auto where = co_await vault.locate(std::string_view(k->path));
-    if (!where) co_return where.error();
+    std::optional<vault::KvLocation> where = vault.known_location(k->path);
+    if (!where) {
+      auto located = co_await vault.locate(std::string_view(k->path));
+      if (!located) co_return located.error();
+      where = std::move(*located);
+    }
     if (where->kv == KvVersion::v2) co_return co_await read_v2(std::move(where->path));
     co_return co_await read_v1(std::move(where->path));
   }

@@ -113,6 +113,9 @@ class Client {
   boost::asio::awaitable<Result<KvLocation>> locate(VaultPath path);
   /// `locate` for a path given as text.
   boost::asio::awaitable<Result<KvLocation>> locate(std::string_view path);
+  /// Where `path` lives if its mount is known already, without a coroutine (the fast path of
+  /// every poll); nothing when Vault has to be asked (then `locate`) or the path is not valid.
+  [[nodiscard]] std::optional<KvLocation> known_location(std::string_view path) const;
 
   /// KV v2 data, current version or `version`. A soft-deleted or destroyed version gives
   /// `vault_version_deleted` / `vault_version_destroyed`, an absent key or version
