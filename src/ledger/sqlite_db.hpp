@@ -39,6 +39,10 @@ class Stmt {
     // bound text must outlive the step (it does: it belongs to the job being run).
     note(sqlite3_bind_text64(s_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
+  void bind_blob(int i, std::string_view v) noexcept {
+    // Never a null pointer: that would bind NULL instead of an empty blob.
+    note(sqlite3_bind_blob64(s_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_STATIC));
+  }
   void bind_null(int i) noexcept { note(sqlite3_bind_null(s_, i)); }
 
   /// Steps once; SQLITE_ROW, SQLITE_DONE or an error (including a failed bind).
@@ -60,6 +64,11 @@ class Stmt {
   [[nodiscard]] std::int64_t int64(int col) const noexcept { return sqlite3_column_int64(s_, col); }
   [[nodiscard]] std::string text(int col) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    const int n = sqlite3_column_bytes(s_, col);
+    return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(n));
+  }
+  [[nodiscard]] std::string blob(int col) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
     const int n = sqlite3_column_bytes(s_, col);
     return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(n));
   }

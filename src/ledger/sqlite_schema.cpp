@@ -26,7 +26,7 @@ constexpr std::int64_t kJournalSizeLimit = 16 << 20;
 
 // Schema and migrations. A migration takes the database from version N-1 to N inside one
 // transaction; the runner applies those above the file's user_version in order. To change the
-// schema: add migrate_to_v2, append it to kMigrations and raise SqliteStore::kSchemaVersion.
+// schema: add migrate_to_vN, append it to kMigrations and raise SqliteStore::kSchemaVersion.
 
 using Migration = int (*)(sqlite3* db);
 
@@ -79,7 +79,18 @@ int migrate_to_v1(sqlite3* db) {
   return sqlite3_exec(db, kSql, nullptr, nullptr, nullptr);
 }
 
-constexpr Migration kMigrations[] = {&migrate_to_v1};
+// v2: sealed blobs (the caller's encrypted values, e.g. a destination's cached access token).
+int migrate_to_v2(sqlite3* db) {
+  static constexpr const char* kSql = R"sql(
+    CREATE TABLE sealed (
+      name   TEXT NOT NULL PRIMARY KEY,
+      value  BLOB NOT NULL
+    ) STRICT, WITHOUT ROWID;
+  )sql";
+  return sqlite3_exec(db, kSql, nullptr, nullptr, nullptr);
+}
+
+constexpr Migration kMigrations[] = {&migrate_to_v1, &migrate_to_v2};
 static_assert(std::size(kMigrations) == SqliteStore::kSchemaVersion, "one migration per schema version");
 
 Result<void> tighten_mode(const std::filesystem::path& path, bool create) {

@@ -61,6 +61,9 @@ Result<void> Statements::prepare(const Database& db) {
       {&history_gstin,
        fmt::format("SELECT {} FROM history WHERE gstin = ?1 ORDER BY at_ns DESC, id DESC LIMIT ?2", kHistoryColumns)},
       {&load_all, fmt::format("SELECT {} FROM pairs ORDER BY destination, gstin", kPairColumns)},
+      {&upsert_sealed,
+       "INSERT INTO sealed (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value"},
+      {&select_sealed, "SELECT value FROM sealed WHERE name = ?1"},
   };
   for (const auto& [stmt, sql] : all) {
     if (const int rc = db.prepare(*stmt, sql.c_str()); rc != SQLITE_OK) return db.error(rc, "prepare statements for");
@@ -71,7 +74,7 @@ Result<void> Statements::prepare(const Database& db) {
 void Statements::finalize() {
   // Before the connection closes: sqlite3_close_v2 would otherwise keep it as a zombie.
   for (Stmt* s : {&begin, &commit, &rollback, &savepoint, &release, &rollback_to, &upsert_pair, &insert_history,
-                  &delete_pair, &trim_chunk, &history_all, &history_gstin, &load_all}) {
+                  &delete_pair, &trim_chunk, &history_all, &history_gstin, &load_all, &upsert_sealed, &select_sealed}) {
     *s = Stmt();
   }
 }
@@ -138,6 +141,22 @@ int Statements::trim_history(std::int64_t cutoff_ns, std::int64_t limit) {
   trim_chunk.bind(1, cutoff_ns);
   trim_chunk.bind(2, limit);
   return trim_chunk.run();
+}
+
+int Statements::write_sealed(std::string_view name, std::string_view sealed) {
+  upsert_sealed.bind(1, name);
+  upsert_sealed.bind_blob(2, sealed);
+  return upsert_sealed.run();
+}
+
+Result<std::optional<std::string>> Statements::read_sealed(const Database& db, std::string_view name) {
+  Stmt& s = select_sealed;
+  ResetOnExit reset{s};
+  s.bind(1, name);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(s.blob(0));
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  return db.error(rc, "read a sealed value from");
 }
 
 Result<std::vector<HistoryEntry>> Statements::read_history(const Database& db, std::string_view gstin,

@@ -17,15 +17,14 @@
 #include <utility>
 #include <variant>
 
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include "ledger/sqlite_db.hpp"
 #include "ledger/sqlite_schema.hpp"
 #include "ledger/sqlite_statements.hpp"
+#include "ledger/store_jobs.hpp"
 
 namespace asio = boost::asio;
 
@@ -33,108 +32,27 @@ namespace nicsync::ledger {
 namespace {
 
 using detail::Database;
+using detail::fail;
+using detail::finish;
+using detail::HistoryJob;
 using detail::is_data_error;
+using detail::is_mutation;
+using detail::is_plain_mutation;
+using detail::Job;
+using detail::LoadJob;
+using detail::RemoveJob;
+using detail::SealedReadJob;
+using detail::SealedWriteJob;
 using detail::Statements;
 using detail::to_ns;
+using detail::TrimJob;
+using detail::WriteJob;
 
 // History rows deleted per transaction by trim_history, so that writes are not held up.
 constexpr std::int64_t kTrimChunk = 5000;
 // The writer frees SQLite's page cache after this long without work (an idle daemon holds
 // tens of thousands of pairs for months between rotations).
 constexpr std::chrono::seconds kReleaseCacheAfter{1};
-
-// ---------------------------------------------------------------------------------------------
-// Completions: the concrete Asio handler, posted to its own executor (never run inline on the
-// writer thread). Boost 1.81's any_completion_handler re-wraps itself through post: not used.
-
-template <class R>
-class Completion {
- public:
-  virtual ~Completion() = default;
-  virtual void post(R result) = 0;
-};
-
-template <class R, class H>
-class CompletionOf final : public Completion<R> {
- public:
-  explicit CompletionOf(H h) : handler_(std::move(h)) {}
-  void post(R result) override {
-    auto ex = asio::get_associated_executor(handler_);
-    asio::post(ex, [h = std::move(handler_), r = std::move(result)]() mutable { std::move(h)(std::move(r)); });
-  }
-
- private:
-  H handler_;
-};
-
-template <class R>
-using Done = std::unique_ptr<Completion<R>>;
-
-template <class R, class H>
-Done<R> make_done(H handler) {
-  return std::make_unique<CompletionOf<R, H>>(std::move(handler));
-}
-
-/// Completes once: the pointer is null afterwards, so a job is never answered twice.
-template <class R>
-void finish(Done<R>& done, R result) {
-  if (done) std::exchange(done, nullptr)->post(std::move(result));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Jobs
-
-struct WriteJob {
-  PairRecord record;
-  std::optional<HistoryEntry> history;
-  Done<Result<void>> done;
-};
-struct RemoveJob {
-  std::string destination;
-  std::string gstin;
-  Done<Result<void>> done;
-};
-struct TrimJob {
-  std::int64_t cutoff_ns = 0;
-  std::size_t removed = 0;  // by earlier chunks
-  Done<Result<std::size_t>> done;
-};
-struct HistoryJob {
-  std::string gstin;
-  std::size_t limit = 0;
-  Done<Result<std::vector<HistoryEntry>>> done;
-};
-struct LoadJob {
-  std::promise<Result<std::vector<PairRecord>>> promise;
-  bool answered = false;
-};
-using Job = std::variant<WriteJob, RemoveJob, TrimJob, HistoryJob, LoadJob>;
-
-bool is_mutation(const Job& j) noexcept {
-  return std::holds_alternative<WriteJob>(j) || std::holds_alternative<RemoveJob>(j) ||
-         std::holds_alternative<TrimJob>(j);
-}
-
-/// Answers a job that did not run with `error`.
-void fail(Job& job, const Error& error) {
-  std::visit(
-      [&](auto& j) {
-        using J = std::decay_t<decltype(j)>;
-        if constexpr (std::is_same_v<J, LoadJob>) {
-          if (!j.answered) {
-            j.answered = true;
-            j.promise.set_value(error);
-          }
-        } else if constexpr (std::is_same_v<J, WriteJob> || std::is_same_v<J, RemoveJob>) {
-          finish(j.done, Result<void>(error));
-        } else if constexpr (std::is_same_v<J, TrimJob>) {
-          finish(j.done, Result<std::size_t>(error));
-        } else {
-          finish(j.done, Result<std::vector<HistoryEntry>>(error));
-        }
-      },
-      job);
-}
 
 }  // namespace
 
@@ -235,6 +153,8 @@ struct SqliteStore::Impl {
       } else if (auto* l = std::get_if<LoadJob>(&job)) {
         l->answered = true;
         l->promise.set_value(stmts.read_pairs(db));
+      } else if (auto* r = std::get_if<SealedReadJob>(&job)) {
+        finish(r->done, stmts.read_sealed(db, r->name));
       }
     }
   }
@@ -293,8 +213,7 @@ struct SqliteStore::Impl {
     // Counters before the completions: a caller that sees its write done sees it counted.
     std::uint64_t done_writes = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      const bool plain = std::holds_alternative<WriteJob>(batch[i]) || std::holds_alternative<RemoveJob>(batch[i]);
-      if (plain && !job_errors[i]) ++done_writes;
+      if (is_plain_mutation(batch[i]) && !job_errors[i]) ++done_writes;
     }
     writes.fetch_add(done_writes, std::memory_order_relaxed);
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -312,12 +231,7 @@ struct SqliteStore::Impl {
           finish(t->done, Result<std::size_t>(t->removed));
         }
       } else {
-        std::visit(
-            [](auto& j) {
-              using J = std::decay_t<decltype(j)>;
-              if constexpr (std::is_same_v<J, WriteJob> || std::is_same_v<J, RemoveJob>) finish(j.done, Result<void>());
-            },
-            job);
+        detail::succeed(job);
       }
     }
   }
@@ -330,6 +244,7 @@ struct SqliteStore::Impl {
       return SQLITE_OK;
     }
     if (auto* r = std::get_if<RemoveJob>(&job)) return stmts.remove_pair(r->destination, r->gstin);
+    if (auto* b = std::get_if<SealedWriteJob>(&job)) return stmts.write_sealed(b->name, b->sealed);
     auto& t = std::get<TrimJob>(job);
     const int rc = stmts.trim_history(t.cutoff_ns, kTrimChunk);
     if (rc != SQLITE_OK) return rc;
@@ -392,61 +307,34 @@ Result<std::vector<PairRecord>> SqliteStore::load_pairs() {
   return future.get();
 }
 
-namespace {
-
-// Named initiations (not lambdas inside co_await expressions: g++ 12 destroys those twice).
-struct InitiateWrite {
-  std::shared_ptr<SqliteStore::Impl> impl;
-  template <class H>
-  void operator()(H handler, PairRecord record, std::optional<HistoryEntry> history) const {
-    impl->submit(WriteJob{std::move(record), std::move(history), make_done<Result<void>>(std::move(handler))});
-  }
-};
-
-struct InitiateRemove {
-  std::shared_ptr<SqliteStore::Impl> impl;
-  template <class H>
-  void operator()(H handler, std::string destination, std::string gstin) const {
-    impl->submit(RemoveJob{std::move(destination), std::move(gstin), make_done<Result<void>>(std::move(handler))});
-  }
-};
-
-struct InitiateHistory {
-  std::shared_ptr<SqliteStore::Impl> impl;
-  template <class H>
-  void operator()(H handler, std::string gstin, std::size_t limit) const {
-    impl->submit(HistoryJob{std::move(gstin), limit, make_done<Result<std::vector<HistoryEntry>>>(std::move(handler))});
-  }
-};
-
-struct InitiateTrim {
-  std::shared_ptr<SqliteStore::Impl> impl;
-  template <class H>
-  void operator()(H handler, SystemTime cutoff) const {
-    impl->submit(TrimJob{to_ns(cutoff), 0, make_done<Result<std::size_t>>(std::move(handler))});
-  }
-};
-
-}  // namespace
-
 asio::awaitable<Result<void>> SqliteStore::write(PairRecord record, std::optional<HistoryEntry> history) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<void>)>(
-      InitiateWrite{impl_}, asio::use_awaitable, std::move(record), std::move(history));
+      detail::InitiateWrite<Impl>{impl_}, asio::use_awaitable, std::move(record), std::move(history));
 }
 
 asio::awaitable<Result<void>> SqliteStore::remove(std::string destination, std::string gstin) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<void>)>(
-      InitiateRemove{impl_}, asio::use_awaitable, std::move(destination), std::move(gstin));
+      detail::InitiateRemove<Impl>{impl_}, asio::use_awaitable, std::move(destination), std::move(gstin));
 }
 
 asio::awaitable<Result<std::vector<HistoryEntry>>> SqliteStore::history(std::string gstin, std::size_t limit) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<std::vector<HistoryEntry>>)>(
-      InitiateHistory{impl_}, asio::use_awaitable, std::move(gstin), limit);
+      detail::InitiateHistory<Impl>{impl_}, asio::use_awaitable, std::move(gstin), limit);
 }
 
 asio::awaitable<Result<std::size_t>> SqliteStore::trim_history(SystemTime cutoff) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<std::size_t>)>(InitiateTrim{impl_},
-                                                                                         asio::use_awaitable, cutoff);
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<std::size_t>)>(
+      detail::InitiateTrim<Impl>{impl_}, asio::use_awaitable, to_ns(cutoff));
+}
+
+asio::awaitable<Result<std::optional<std::string>>> SqliteStore::read_sealed(std::string name) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<std::optional<std::string>>)>(
+      detail::InitiateReadSealed<Impl>{impl_}, asio::use_awaitable, std::move(name));
+}
+
+asio::awaitable<Result<void>> SqliteStore::write_sealed(std::string name, std::string sealed) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<void>)>(
+      detail::InitiateWriteSealed<Impl>{impl_}, asio::use_awaitable, std::move(name), std::move(sealed));
 }
 
 }  // namespace nicsync::ledger

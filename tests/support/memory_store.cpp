@@ -54,6 +54,23 @@ asio::awaitable<Result<std::size_t>> MemoryStore::trim_history(ledger::SystemTim
   co_return before - history_.size();
 }
 
+asio::awaitable<Result<std::optional<std::string>>> MemoryStore::read_sealed(std::string name) {
+  co_await asio::post(ex_, asio::use_awaitable);
+  auto it = sealed_.find(name);
+  co_return it == sealed_.end() ? std::optional<std::string>() : std::optional<std::string>(it->second);
+}
+
+asio::awaitable<Result<void>> MemoryStore::write_sealed(std::string name, std::string sealed) {
+  co_await asio::post(ex_, asio::use_awaitable);
+  if (fail_writes_ > 0) {
+    --fail_writes_;
+    writable_ = false;
+    co_return Error(fail_code_, "injected ledger failure");
+  }
+  sealed_[std::move(name)] = std::move(sealed);
+  co_return Result<void>{};
+}
+
 void MemoryStore::seed(ledger::PairRecord record) { records_[{record.destination, record.gstin}] = std::move(record); }
 
 const ledger::PairRecord* MemoryStore::record(const std::string& destination, const std::string& gstin) const {

@@ -48,7 +48,7 @@ class SqliteStore final : public Store {
  public:
   static constexpr std::string_view kFileName = "ledger.db";
   /// The schema this binary writes; a database with a higher `user_version` is refused.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   /// Opens (creating, checking and migrating) the database and starts the writer thread.
   /// Blocks. Errors: `ledger_io`, `ledger_corrupt` (quick_check failed, not a database),
@@ -66,12 +66,14 @@ class SqliteStore final : public Store {
   boost::asio::awaitable<Result<std::vector<HistoryEntry>>> history(std::string gstin, std::size_t limit) override;
   /// Deletes in chunks, letting writes in between, and completes after the last chunk.
   boost::asio::awaitable<Result<std::size_t>> trim_history(SystemTime cutoff) override;
+  boost::asio::awaitable<Result<std::optional<std::string>>> read_sealed(std::string name) override;
+  boost::asio::awaitable<Result<void>> write_sealed(std::string name, std::string sealed) override;
   [[nodiscard]] bool writable() const noexcept override;
   [[nodiscard]] std::string last_write_error() const override;
 
   /// Commits (or fails) everything queued, then stops the writer thread and closes the
   /// database. Blocks. Operations started later fail with `cancelled`. Idempotent.
-  void close();
+  void close() override;
 
   [[nodiscard]] SqliteStoreStats stats() const noexcept;
 

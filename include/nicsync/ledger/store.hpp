@@ -120,10 +120,22 @@ class Store {
   /// Drops history older than `cutoff`; returns how many entries went.
   virtual boost::asio::awaitable<Result<std::size_t>> trim_history(SystemTime cutoff) = 0;
 
+  /// The sealed blob stored under `name`, or nothing if there is none. The bytes are opaque:
+  /// the caller seals (encrypts) them and the store never sees a key or the plaintext.
+  virtual boost::asio::awaitable<Result<std::optional<std::string>>> read_sealed(std::string name) = 0;
+
+  /// Stores `sealed` (any bytes) under `name`, replacing what was there; completes when durable,
+  /// like `write`. Errors: ledger_full, ledger_io.
+  virtual boost::asio::awaitable<Result<void>> write_sealed(std::string name, std::string sealed) = 0;
+
   /// True while the last write succeeded (for /readyz).
   [[nodiscard]] virtual bool writable() const noexcept = 0;
   /// Why the last write failed (empty while writes succeed), for /readyz.
   [[nodiscard]] virtual std::string last_write_error() const { return {}; }
+
+  /// Commits (or fails) everything queued and releases the storage; later operations fail with
+  /// `cancelled`. Blocks. Idempotent.
+  virtual void close() {}
 };
 
 }  // namespace nicsync::ledger

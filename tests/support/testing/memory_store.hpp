@@ -22,6 +22,8 @@ class MemoryStore final : public ledger::Store {
   boost::asio::awaitable<Result<std::vector<ledger::HistoryEntry>>> history(std::string gstin,
                                                                             std::size_t limit) override;
   boost::asio::awaitable<Result<std::size_t>> trim_history(ledger::SystemTime cutoff) override;
+  boost::asio::awaitable<Result<std::optional<std::string>>> read_sealed(std::string name) override;
+  boost::asio::awaitable<Result<void>> write_sealed(std::string name, std::string sealed) override;
   [[nodiscard]] bool writable() const noexcept override { return writable_; }
 
   /// Seeds a record as if a previous run had written it.
@@ -42,6 +44,7 @@ class MemoryStore final : public ledger::Store {
   boost::asio::any_io_executor ex_;
   std::map<std::pair<std::string, std::string>, ledger::PairRecord> records_;
   std::vector<ledger::HistoryEntry> history_;
+  std::map<std::string, std::string> sealed_;
   std::size_t writes_ = 0;
   int fail_writes_ = 0;
   Errc fail_code_ = Errc::ledger_full;
