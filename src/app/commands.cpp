@@ -134,10 +134,30 @@ int command_check(const Config& config, bool online) {
     std::cerr << "nicsyncd: configuration invalid:\n" << r.error().message << "\n";
     return kExitConfig;
   }
-  std::cout << fmt::format("{}: configuration OK — {} destination(s), {} mapping(s), {} mapping set(s), state in {}\n",
-                           config.source, config.destinations.size(), config.mappings.size(),
-                           config.mapping_sets.size(), config.state_dir);
+  std::cout << fmt::format(
+      "{}: configuration OK — {} destination(s), {} mapping(s), {} mapping set(s), state in {}{}\n", config.source,
+      config.destinations.size(), config.mappings.size(), config.mapping_sets.size(), config.state_dir,
+      config.ledger.backend == LedgerBackend::postgresql
+          ? fmt::format(", ledger on PostgreSQL (schema {})", config.ledger.schema)
+          : std::string());
   if (!online) return kExitOk;
+  int ledger_rc = kExitOk;
+  std::vector<std::vector<std::string>> ledger_rows;
+  if (config.ledger.backend == LedgerBackend::postgresql) {
+    // Where it points, never the string itself (it may hold a password).
+    auto options = postgres_options(config);
+    if (!options) {
+      ledger_rows.push_back({"ledger", "postgresql", options.error().message});
+      ledger_rc = kExitFailure;
+    } else {
+      const std::string target = options->conninfo_file.empty() ? ledger::describe_conninfo(options->conninfo.expose())
+                                                                : "url_file " + options->conninfo_file;
+      for (const auto& line : ledger::check_postgres(*options)) {
+        ledger_rows.push_back({"ledger " + line.check, target, line.result});
+        if (!line.ok) ledger_rc = kExitFailure;
+      }
+    }
+  }
   if (auto r = sys::disable_core_dumps(); !r) std::cerr << "warning: " << r.error().describe() << "\n";
   asio::io_context io;
   vault::Client vault(io.get_executor(), config.vault, Clock::real());
@@ -146,6 +166,8 @@ int command_check(const Config& config, bool online) {
   int rc = kExitOk;
   auto task = [&]() -> asio::awaitable<int> {
     std::vector<std::vector<std::string>> rows{{"CHECK", "TARGET", "RESULT"}};
+    for (auto& r : ledger_rows) rows.push_back(std::move(r));
+    rc = ledger_rc;
     auto login = co_await vault.login();
     rows.push_back({"vault login", config.vault.address, login ? "ok" : login.error().describe()});
     if (!login) {
@@ -329,11 +351,9 @@ int command_history(const Config& config, const std::string& gstin_text, std::si
   if (resp && resp->status == 200) {
     entries = json::parse(resp->body).at("entries").as_array();
   } else {
-    // No daemon: read the ledger directly (SQLite lets a reader in beside a writer).
-    ledger::SqliteStoreOptions so;
-    so.path = std::filesystem::path(config.state_dir) / ledger::SqliteStore::kFileName;
-    so.quick_check = false;
-    auto store = ledger::SqliteStore::open(so);
+    // No daemon: read the ledger directly (SQLite lets a reader in beside a writer; PostgreSQL
+    // any number of connections).
+    auto store = open_ledger(config, config.state_dir, /*for_reading=*/true);
     if (!store) {
       std::cerr << "nicsyncd history: no daemon at " << url << " and cannot open the ledger: " << store.error().message
                 << "\n";

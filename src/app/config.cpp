@@ -11,6 +11,7 @@
 
 #include "app/toml_reader.hpp"
 #include "nicsync/http/server.hpp"
+#include "nicsync/ledger/postgres_store.hpp"
 
 namespace nicsync::app {
 namespace {
@@ -267,6 +268,49 @@ void read_sync(TableReader& t, SyncConfig& s) {
   t.finish();
 }
 
+void read_ledger(TableReader& t, LedgerConfig& l, bool postgres_environment) {
+  if (auto s = t.string("backend", "\"sqlite\" or \"postgresql\"")) {
+    if (*s == "sqlite")
+      l.backend = LedgerBackend::sqlite;
+    else if (*s == "postgresql")
+      l.backend = LedgerBackend::postgresql;
+    else
+      t.error("backend", fmt::format("\"{}\" is not a ledger backend; use \"sqlite\" (a file in state_dir) or "
+                                     "\"postgresql\"",
+                                     *s));
+  }
+  // The url's text is never repeated in an error: it may hold a password.
+  if (auto s = t.string("url", "a libpq connection string such as \"host=db1 dbname=nicsync user=nicsync\"")) {
+    l.url = *s;
+  }
+  if (auto s = t.string("url_file", "a file path (relative paths are under $CREDENTIALS_DIRECTORY)")) l.url_file = *s;
+  if (auto s = t.string("schema", "a schema name such as \"nicsync\"")) {
+    if (!ledger::valid_schema_name(*s)) {
+      t.error("schema",
+              "must be a plain SQL identifier: lower-case letters, digits and '_', not starting with a "
+              "digit or pg_ (e.g. \"nicsync\")");
+    } else {
+      l.schema = *s;
+    }
+  }
+  if (!l.url.empty() && !l.url_file.empty()) t.error("url_file", "set url or url_file, not both");
+  if (l.backend == LedgerBackend::sqlite) {
+    for (const char* key : {"url", "url_file", "schema"}) {
+      if (t.table().contains(key)) t.error(key, "is only read with backend = \"postgresql\"");
+    }
+  } else if (l.url.empty() && l.url_file.empty() && !postgres_environment) {
+    t.error("backend",
+            "backend = \"postgresql\" needs url, url_file or PG* environment variables (PGHOST, "
+            "PGDATABASE, …) to say which server to use");
+  }
+  if (ledger::conninfo_has_password(l.url)) {
+    t.error("url",
+            "holds a password, which anyone who can read this file would see: put the connection string in "
+            "a file of mode 0600 and name it in url_file (or use PGPASSFILE, or a client certificate)");
+  }
+  t.finish();
+}
+
 std::optional<VaultSecretRef> read_secret_ref(TableReader& t, std::string_view path_key, std::string_view key_key) {
   auto path = t.string(path_key, "a Vault path such as \"secret/nicsync/cleartax\"");
   auto key = t.string(key_key, "a field name of that secret");
@@ -404,6 +448,17 @@ std::string_view to_string(LogLevel l) noexcept {
   return "info";
 }
 
+std::string_view to_string(LedgerBackend b) noexcept {
+  return b == LedgerBackend::postgresql ? "postgresql" : "sqlite";
+}
+
+std::string LedgerConfig::url_file_path() const {
+  if (url_file.empty()) return {};
+  if (url_file.front() == '/') return url_file;
+  if (credentials_directory.empty()) return {};
+  return (std::filesystem::path(credentials_directory) / url_file).string();
+}
+
 std::string_view to_string(WatchMode m) noexcept {
   switch (m) {
     case WatchMode::auto_detect: return "auto";
@@ -423,6 +478,9 @@ ConfigEnvironment ConfigEnvironment::from_process() {
   if (const char* c = std::getenv("CREDENTIALS_DIRECTORY"); c != nullptr && *c != '\0') {
     env.credentials_directory = c;
   }
+  for (const char* v : {"PGHOST", "PGHOSTADDR", "PGDATABASE", "PGSERVICE"}) {
+    if (const char* x = std::getenv(v); x != nullptr && *x != '\0') env.postgres_environment = true;
+  }
   return env;
 }
 
@@ -430,7 +488,10 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   Config config;
   config.source = std::string(source);
   if (env.state_directory) config.state_dir = *env.state_directory;
-  if (env.credentials_directory) config.vault.auth.credentials_directory = *env.credentials_directory;
+  if (env.credentials_directory) {
+    config.vault.auth.credentials_directory = *env.credentials_directory;
+    config.ledger.credentials_directory = *env.credentials_directory;
+  }
   ErrorList errors{std::string(source)};
   if (text.find('\0') != std::string_view::npos) {
     return Error(Errc::config_invalid, fmt::format("{}: not a text file (it contains NUL bytes)", source));
@@ -482,6 +543,10 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (const auto* t = top.table("sync")) {
     TableReader r(*t, "sync", errors);
     read_sync(r, config.sync);
+  }
+  if (const auto* t = top.table("ledger")) {
+    TableReader r(*t, "ledger", errors);
+    read_ledger(r, config.ledger, env.postgres_environment);
   }
   std::set<std::string> names;
   for (auto [tbl, path] : top.tables("destination")) {

@@ -138,6 +138,7 @@ Result<void> check_auth_files(const Config& config) {
     }
     if (auto why = unreadable(p.string())) errors.push_back(fmt::format("{}: {}", config.where(key), *why));
   };
+  if (config.ledger.backend == LedgerBackend::postgresql) check("ledger.url_file", config.ledger.url_file);
   switch (auth.method) {
     case vault::AuthMethod::token_file: check("vault.auth.token_file", auth.token_file); break;
     case vault::AuthMethod::approle:
@@ -150,8 +151,47 @@ Result<void> check_auth_files(const Config& config) {
   return {};
 }
 
+Result<ledger::PostgresStoreOptions> postgres_options(const Config& config) {
+  const auto& l = config.ledger;
+  ledger::PostgresStoreOptions o;
+  o.conninfo = Secret(l.url);
+  o.schema = l.schema;
+  if (!l.url_file.empty()) {
+    o.conninfo_file = l.url_file_path();
+    if (o.conninfo_file.empty()) {
+      return Error(Errc::config_invalid,
+                   fmt::format("{}: the path is relative but $CREDENTIALS_DIRECTORY is not set: give an absolute path, "
+                               "or LoadCredential= in the unit",
+                               config.where("ledger.url_file")));
+    }
+  }
+  return o;
+}
+
+Result<std::unique_ptr<ledger::Store>> open_ledger(const Config& config, const std::filesystem::path& state_dir,
+                                                   bool for_reading) {
+  if (config.ledger.backend == LedgerBackend::postgresql) {
+    auto options = postgres_options(config);
+    if (!options) return options.error();
+    auto store = ledger::PostgresStore::open(std::move(*options));
+    if (!store) return store.error();
+    return std::unique_ptr<ledger::Store>(std::move(*store));
+  }
+  ledger::SqliteStoreOptions so;
+  so.path = state_dir / ledger::SqliteStore::kFileName;
+  so.quick_check = !for_reading;
+  auto store = ledger::SqliteStore::open(so);
+  if (!store) return store.error();
+  return std::unique_ptr<ledger::Store>(std::move(*store));
+}
+
 std::optional<std::string> restart_only_change(const Config& a, const Config& b) {
   if (a.state_dir != b.state_dir) return "state_dir";
+  const auto& la = a.ledger;
+  const auto& lb = b.ledger;
+  if (la.backend != lb.backend || la.url != lb.url || la.url_file != lb.url_file || la.schema != lb.schema) {
+    return "[ledger]";
+  }
   if (vault_signature(a.vault) != vault_signature(b.vault)) return "[vault]";
   const auto& wa = a.watch;
   const auto& wb = b.watch;
@@ -198,9 +238,8 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, C
   auto fp = ledger::Fingerprinter::open(rt->state_dir_->file(ledger::Fingerprinter::kKeyFileName));
   if (!fp) return fp.error();
   rt->fingerprinter_.emplace(std::move(*fp));
-  ledger::SqliteStoreOptions so;
-  so.path = rt->state_dir_->file(ledger::SqliteStore::kFileName);
-  auto store = ledger::SqliteStore::open(so);
+  // With PostgreSQL the state directory still holds the lock and the fingerprint key.
+  auto store = open_ledger(config, rt->state_dir_->path());
   if (!store) return store.error();
   rt->store_ = std::move(*store);
 

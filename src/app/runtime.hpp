@@ -3,6 +3,7 @@
 // directory and ledger, Vault client, destinations, engine, watcher, API. Shared by
 // `nicsyncd run`, `sync --standalone` and `check --online`.
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "nicsync/app/config.hpp"
 #include "nicsync/http/client.hpp"
 #include "nicsync/ledger/fingerprint.hpp"
+#include "nicsync/ledger/postgres_store.hpp"
 #include "nicsync/ledger/sqlite_store.hpp"
 #include "nicsync/ledger/state_directory.hpp"
 #include "nicsync/sync/engine.hpp"
@@ -30,12 +32,23 @@ namespace nicsync::app {
 /// checked offline. Errors name file, line and key.
 Result<Config> load_full_config(const std::string& path);
 
-/// For `nicsyncd check`: the Vault auth files (token file, AppRole role/secret id files) exist
-/// and are readable. Not part of load_full_config: at run time they may appear later.
+/// For `nicsyncd check`: the Vault auth files (token file, AppRole role/secret id files) and
+/// [ledger] url_file exist and are readable. Not part of load_full_config: at run time they
+/// may appear later.
 Result<void> check_auth_files(const Config& config);
 
+/// The PostgreSQL store's options for [ledger] (backend = "postgresql"). Errors: a relative
+/// url_file with no $CREDENTIALS_DIRECTORY to find it in.
+Result<ledger::PostgresStoreOptions> postgres_options(const Config& config);
+
+/// Opens the ledger [ledger] names: the SQLite file in the state directory `state_dir`, or the
+/// PostgreSQL schema. Blocks. `for_reading`: the SQLite file is opened without its integrity
+/// check (for a command that only reads it).
+Result<std::unique_ptr<ledger::Store>> open_ledger(const Config& config, const std::filesystem::path& state_dir,
+                                                   bool for_reading = false);
+
 /// The first setting that differs between `a` and `b` and only takes effect on a restart
-/// (state_dir, [vault], [watch], [sync], api listen/TLS), if any.
+/// (state_dir, [vault], [watch], [sync], [ledger], api listen/TLS), if any.
 std::optional<std::string> restart_only_change(const Config& a, const Config& b);
 
 class Runtime {
@@ -91,7 +104,7 @@ class Runtime {
   Config config_;
   std::optional<ledger::StateDirectory> state_dir_;
   std::optional<ledger::Fingerprinter> fingerprinter_;
-  std::unique_ptr<ledger::SqliteStore> store_;
+  std::unique_ptr<ledger::Store> store_;
   std::unique_ptr<vault::Client> vault_;
   std::unique_ptr<http::Client> http_;
   std::unique_ptr<VaultCredentialReader> reader_;

@@ -64,6 +64,26 @@ struct SyncConfig {
   std::chrono::milliseconds stop_grace{10'000};
 };
 
+enum class LedgerBackend { sqlite, postgresql };
+
+/// [ledger]: where the ledger lives. Changing it takes a restart.
+struct LedgerConfig {
+  LedgerBackend backend = LedgerBackend::sqlite;
+  /// postgresql: a libpq connection string without a password (key=value pairs or a URI).
+  std::string url;
+  /// postgresql: a file holding the connection string (it may hold a password); a relative
+  /// path is under $CREDENTIALS_DIRECTORY. Read again at every connection attempt.
+  std::string url_file;
+  /// postgresql: the schema of the ledger's tables (a plain SQL identifier).
+  std::string schema = "nicsync";
+  /// $CREDENTIALS_DIRECTORY when the config was read (for a relative url_file).
+  std::string credentials_directory;
+
+  /// `url_file` made absolute; empty when it is not set, or relative with no
+  /// $CREDENTIALS_DIRECTORY to resolve it against.
+  [[nodiscard]] std::string url_file_path() const;
+};
+
 /// A secret a destination needs for itself, read from Vault ("path" + field "key").
 struct VaultSecretRef {
   std::string path;  ///< full Vault path incl. the mount, e.g. "secret/nicsync/cleartax"
@@ -103,6 +123,7 @@ struct Config {
   ApiConfig api;
   LogConfig log;
   SyncConfig sync;
+  LedgerConfig ledger;
   std::vector<DestinationConfig> destinations;
   MappingList mappings;
   std::vector<MappingSetConfig> mapping_sets;
@@ -118,6 +139,9 @@ struct Config {
 struct ConfigEnvironment {
   std::optional<std::string> state_directory;
   std::optional<std::string> credentials_directory;
+  /// Whether PG* variables name a PostgreSQL server or service (PGHOST, PGDATABASE, …), so
+  /// that [ledger] backend = "postgresql" needs no url.
+  bool postgres_environment = false;
   static ConfigEnvironment from_process();
 };
 
@@ -133,5 +157,6 @@ std::pair<std::string, std::string> split_mount(std::string_view path);
 
 std::string_view to_string(LogLevel l) noexcept;
 std::string_view to_string(WatchMode m) noexcept;
+std::string_view to_string(LedgerBackend b) noexcept;
 
 }  // namespace nicsync::app
