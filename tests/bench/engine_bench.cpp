@@ -12,10 +12,14 @@
 //                  by the test ClearTax (receive timestamps from the fake's admin API).
 //   CPU per delivery of each process (from /proc), and how many cores the four processes got
 //                  (on a machine shared with other work, fewer than it has: the rate scales with it).
-// Figures are the medians over the repetitions. Goal: >= 2,000 deliveries/s on 2 cores (release).
+// Figures are the medians over the repetitions. Goal: >= 2,000 deliveries/s on 2 cores (release),
+// with the ledger on SQLite and on PostgreSQL (a server of the bench's own on this machine,
+// testing::PostgresServer: fsync on), one after the other in one run, side by side at the end.
 //
 // Run: build/release/tests/nicsync_bench_engine_bench [--tiny] [--gstins N] [--repetitions R]
-//      [--concurrency C] (C: the destination's push concurrency; default: the daemon's default)
+//      [--concurrency C] [--ledger sqlite|postgresql|both]
+//      (C: the destination's push concurrency; default: the daemon's default. --ledger: default
+//      both; with --tiny, both only when PostgreSQL's server programs are installed)
 #include <signal.h>
 #include <unistd.h>
 
@@ -41,6 +45,7 @@
 #include "nicsync/core/timestamp.hpp"
 #include "nicsync/http/client.hpp"
 #include "testing/bench.hpp"
+#include "testing/postgres_server.hpp"
 #include "testing/process.hpp"
 #include "testing/temp_dir.hpp"
 
@@ -59,7 +64,14 @@ struct Options {
   bool tiny = false;
   int gstins = 10'000;
   int repetitions = 3;
-  int concurrency = 0;  // 0 = the daemon's default
+  int concurrency = 0;               // 0 = the daemon's default
+  std::vector<std::string> ledgers;  // "sqlite", "postgresql"
+};
+
+/// The medians of one backend's repetitions.
+struct Summary {
+  std::string ledger;
+  double rate = 0, p50 = 0, p99 = 0, daemon_ms = 0, cores = 0;
 };
 
 /// The i-th valid GSTIN (state, PAN letters and serial vary; the check character is computed).
@@ -277,8 +289,17 @@ std::map<int, Clock::time_point> received(Http& http, const std::string& clearta
   return out;
 }
 
-int run(const Options& opt) {
+Summary run(const Options& opt, const std::string& ledger) {
   testing::TempDir dir;
+  // The PostgreSQL ledger: a server of the bench's own, its role's password in a url_file.
+  std::optional<testing::PostgresServer> postgres;
+  std::string ledger_config;
+  if (ledger == "postgresql") {
+    postgres.emplace();
+    postgres->create_role_and_database("nicsync", "bench-ledger-pw-4e1a");
+    testing::write_file(dir.file("ledger-url"), postgres->conninfo("nicsync", "nicsync", "bench-ledger-pw-4e1a"));
+    ledger_config = fmt::format("[ledger]\nbackend = \"postgresql\"\nurl_file = \"{}\"\n", dir.file("ledger-url"));
+  }
   testing::Process vault({.argv = {program("tests/fakes/vault/nicsync-test-vault"), "--listen", "127.0.0.1:0",
                                    "--root-token", std::string(kRootToken), "--enterprise"},
                           .log_file = dir.file("vault.log")});
@@ -310,6 +331,7 @@ int run(const Options& opt) {
       dir.file("state"), vault_addr, port, cleartax_url);
   if (opt.concurrency > 0) config += fmt::format("concurrency = {}\n", opt.concurrency);
   config += "[[mapping_set]]\nprefix = \"secret/nic/\"\ndestinations = [\"cleartax\"]\n";
+  config += ledger_config;
   testing::write_file(dir.file("nicsyncd.toml"), config);
 
   testing::Process daemon({.argv = {program("nicsyncd"), "run", "--config", dir.file("nicsyncd.toml")},
@@ -327,8 +349,8 @@ int run(const Options& opt) {
   std::uint64_t last_seq = 0;
   int stores = 0;
   received(http, cleartax_url, 0, 1, last_seq, stores);
-  std::printf("engine_bench: %d GSTINs; seeded in %.2f s; first sync (start-up + %d deliveries) %.2f s\n", opt.gstins,
-              seed_s, opt.gstins, first_sync_s);
+  std::printf("engine_bench [%s]: %d GSTINs; seeded in %.2f s; first sync (start-up + %d deliveries) %.2f s\n",
+              ledger.c_str(), opt.gstins, seed_s, opt.gstins, first_sync_s);
 
   std::vector<Round> rounds;
   for (int rep = 0; rep < opt.repetitions; ++rep) {
@@ -382,19 +404,19 @@ int run(const Options& opt) {
     daemon_ms.push_back(r.cpu_ms_daemon);
     cores.push_back(r.cores);
   }
+  const Summary summary{ledger, median(rates), median(p50s), median(p99s), median(daemon_ms), median(cores)};
   std::printf(
-      "engine_bench: %d GSTINs rotated at once, median of %d: %.0f deliveries/s end to end (goal >= 2000); "
+      "engine_bench [%s]: %d GSTINs rotated at once, median of %d: %.0f deliveries/s end to end (goal >= 2000); "
       "delivery latency p50 %.0f ms, p99 %.0f ms; nicsyncd CPU %.3f ms per delivery; the processes got %.2f of "
       "the machine's %ld cores (load average %.1f at the end)\n",
-      opt.gstins, opt.repetitions, median(rates), median(p50s), median(p99s), median(daemon_ms), median(cores),
-      ::sysconf(_SC_NPROCESSORS_ONLN), load_average());
+      ledger.c_str(), opt.gstins, opt.repetitions, summary.rate, summary.p50, summary.p99, summary.daemon_ms,
+      summary.cores, ::sysconf(_SC_NPROCESSORS_ONLN), load_average());
 
   daemon.signal(SIGTERM);
   if (daemon.wait(std::chrono::seconds(30)) != 0) {
-    std::fprintf(stderr, "nicsyncd did not stop cleanly:\n%s\n", daemon.output().c_str());
-    return 1;
+    throw std::runtime_error("nicsyncd did not stop cleanly:\n" + daemon.output());
   }
-  return 0;
+  return summary;
 }
 
 }  // namespace
@@ -418,13 +440,39 @@ int main(int argc, char** argv) {
       opt.repetitions = value();
     } else if (a == "--concurrency") {
       opt.concurrency = value();
+    } else if (a == "--ledger" || a.starts_with("--ledger=")) {
+      std::string which = a.starts_with("--ledger=") ? a.substr(9) : (i + 1 < argc ? argv[++i] : "");
+      if (which == "both") {
+        opt.ledgers = {"sqlite", "postgresql"};
+      } else if (which == "sqlite" || which == "postgresql") {
+        opt.ledgers = {which};
+      } else {
+        std::fprintf(stderr, "--ledger takes sqlite, postgresql or both\n");
+        return 2;
+      }
     } else {
-      std::fprintf(stderr, "usage: %s [--tiny] [--gstins N] [--repetitions R] [--concurrency C]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--tiny] [--gstins N] [--repetitions R] [--concurrency C] "
+                   "[--ledger sqlite|postgresql|both]\n",
+                   argv[0]);
       return 2;
     }
   }
+  if (opt.ledgers.empty()) {
+    // The tiny run (ctest label "bench") needs no PostgreSQL, but uses it when it is there.
+    opt.ledgers = {"sqlite"};
+    if (!opt.tiny || testing::PostgresServer::available()) opt.ledgers.push_back("postgresql");
+  }
   try {
-    return run(opt);
+    std::vector<Summary> summaries;
+    for (const auto& ledger : opt.ledgers) summaries.push_back(run(opt, ledger));
+    std::string line;
+    for (const auto& s : summaries) {
+      line += fmt::format("{}{} {:.0f} deliveries/s (p50 {:.0f} ms, p99 {:.0f} ms, nicsyncd {:.3f} ms CPU each)",
+                          line.empty() ? "" : "; ", s.ledger, s.rate, s.p50, s.p99, s.daemon_ms);
+    }
+    std::printf("engine_bench: medians at %d GSTINs: %s\n", opt.gstins, line.c_str());
+    return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "engine_bench: %s\n", e.what());
     return 1;
