@@ -59,6 +59,16 @@ bool fits_text_column(std::string_view s) noexcept {
   return true;
 }
 
+// A connection string copied for libpq's C strings: it may hold a password, so it is wiped
+// when it goes.
+struct WipedCopy {
+  explicit WipedCopy(std::string_view s) : text(s) {}
+  ~WipedCopy() { secure_wipe(text); }
+  WipedCopy(const WipedCopy&) = delete;
+  WipedCopy& operator=(const WipedCopy&) = delete;
+  std::string text;
+};
+
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -203,9 +213,9 @@ Error result_error(PGconn* conn, const PGresult* r, const PgTarget& target, std:
 
 std::optional<Secret> password_of(std::string_view conninfo) {
   if (conninfo.empty()) return std::nullopt;
-  const std::string text(conninfo);
+  const WipedCopy copy(conninfo);
   char* err = nullptr;
-  PQconninfoOption* options = PQconninfoParse(text.c_str(), &err);
+  PQconninfoOption* options = PQconninfoParse(copy.text.c_str(), &err);
   PQfreemem(err);
   if (options == nullptr) return std::nullopt;
   std::optional<Secret> out;
@@ -267,7 +277,8 @@ bool wait_socket(PGconn* conn, bool for_write, Deadline deadline) {
 }
 
 std::variant<Connected, ConnectFailure> connect(std::string_view conninfo, std::string_view schema, Deadline deadline) {
-  const std::string text(conninfo);
+  const WipedCopy copy(conninfo);
+  const std::string& text = copy.text;
   std::vector<const char*> keys;
   std::vector<const char*> values;
   if (!text.empty()) {
@@ -418,9 +429,9 @@ namespace nicsync::ledger {
 
 std::string describe_conninfo(std::string_view conninfo) {
   if (conninfo.empty()) return "the server the PG* environment variables name";
-  const std::string text(conninfo);
+  const detail::WipedCopy copy(conninfo);
   char* err = nullptr;
-  PQconninfoOption* options = PQconninfoParse(text.c_str(), &err);
+  PQconninfoOption* options = PQconninfoParse(copy.text.c_str(), &err);
   PQfreemem(err);
   if (options == nullptr) return "(a connection string libpq cannot parse)";
   // In an order that reads well, whatever the order of the string.
@@ -447,9 +458,9 @@ bool conninfo_has_password(std::string_view conninfo) {
   if (conninfo.empty()) return false;
   if (detail::password_of(conninfo)) return true;
   // Unparsable text that may hold one counts as holding one.
-  const std::string text(conninfo);
+  const detail::WipedCopy copy(conninfo);
   char* err = nullptr;
-  PQconninfoOption* options = PQconninfoParse(text.c_str(), &err);
+  PQconninfoOption* options = PQconninfoParse(copy.text.c_str(), &err);
   PQfreemem(err);
   if (options != nullptr) {
     PQconninfoFree(options);
