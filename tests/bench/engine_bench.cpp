@@ -10,8 +10,9 @@
 //                  data read + push + durable ledger commit, for all N;
 //   p50/p99        per GSTIN, from its Vault write being acknowledged to its push being received
 //                  by the test ClearTax (receive timestamps from the fake's admin API).
-//   CPU per delivery of each process (from /proc), and how many cores the four processes got
-//                  (on a machine shared with other work, fewer than it has: the rate scales with it).
+//   CPU per delivery of each process (from /proc; the PostgreSQL server's with all its
+//                  processes), and how many cores they got together (on a machine shared with
+//                  other work, fewer than it has: the rate scales with it).
 // Figures are the medians over the repetitions. Goal: >= 2,000 deliveries/s on 2 cores (release),
 // with the ledger on SQLite and on PostgreSQL (a server of the bench's own on this machine,
 // testing::PostgresServer: fsync on), one after the other in one run, side by side at the end.
@@ -71,7 +72,7 @@ struct Options {
 /// The medians of one backend's repetitions.
 struct Summary {
   std::string ledger;
-  double rate = 0, p50 = 0, p99 = 0, daemon_ms = 0, cores = 0;
+  double rate = 0, p50 = 0, p99 = 0, daemon_ms = 0, server_ms = 0, cores = 0;
 };
 
 /// The i-th valid GSTIN (state, PAN letters and serial vary; the check character is computed).
@@ -243,6 +244,22 @@ double cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+/// CPU seconds of the PostgreSQL server: the postmaster, the children it has now (backends, the
+/// WAL writer, the checkpointer) and those it has reaped (/proc stat fields 16 and 17).
+double server_cpu_seconds(pid_t postmaster) {
+  if (postmaster <= 0) return 0;
+  double seconds = cpu_seconds(postmaster);
+  const std::string stat = testing::read_file(fmt::format("/proc/{}/stat", postmaster));
+  std::istringstream in(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 17 && in >> field; ++i) {
+    if (i >= 16) seconds += std::stod(field) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  std::istringstream children(testing::read_file(fmt::format("/proc/{0}/task/{0}/children", postmaster)));
+  for (pid_t child = 0; children >> child;) seconds += cpu_seconds(child);
+  return seconds;
+}
+
 double load_average() {
   double l[1] = {0};
   return ::getloadavg(l, 1) == 1 ? l[0] : -1;
@@ -253,7 +270,8 @@ using nicsync::testing::percentile;
 
 struct Round {
   double cpu_ms_daemon = 0, cpu_ms_vault = 0, cpu_ms_cleartax = 0, cpu_ms_bench = 0;  // per delivery
-  double cores = 0;  // CPU seconds of all four processes per second of the round
+  double cpu_ms_server = 0;  // the PostgreSQL server's, per delivery (0 with SQLite)
+  double cores = 0;          // CPU seconds of all the processes per second of the round
   double rate = 0;
   double seconds = 0;
   double p50_ms = 0;
@@ -356,14 +374,15 @@ Summary run(const Options& opt, const std::string& ledger) {
   for (int rep = 0; rep < opt.repetitions; ++rep) {
     const int version = 2 + rep;
     const double before = pipeline(http, api).value_or(Pipeline{}).applied;
+    const pid_t postmaster = postgres ? postgres->pid() : 0;
     const double cpu0[] = {cpu_seconds(daemon.pid()), cpu_seconds(vault.pid()), cpu_seconds(cleartax.pid()),
-                           cpu_seconds(::getpid())};
+                           cpu_seconds(::getpid()), server_cpu_seconds(postmaster)};
     Clock::time_point started;
     const auto acked = http.rotate(vault_addr, opt.gstins, version, started);
     const auto written = Clock::now();
     const auto drained = wait_drained(http, api, before + opt.gstins, timeout, daemon);
     const double cpu1[] = {cpu_seconds(daemon.pid()), cpu_seconds(vault.pid()), cpu_seconds(cleartax.pid()),
-                           cpu_seconds(::getpid())};
+                           cpu_seconds(::getpid()), server_cpu_seconds(postmaster)};
     const std::uint64_t since = last_seq;
     auto got = received(http, cleartax_url, since, version, last_seq, stores);
     if (static_cast<int>(got.size()) != opt.gstins) {
@@ -385,26 +404,30 @@ Summary run(const Options& opt, const std::string& ledger) {
     r.cpu_ms_vault = (cpu1[1] - cpu0[1]) * 1000 / opt.gstins;
     r.cpu_ms_cleartax = (cpu1[2] - cpu0[2]) * 1000 / opt.gstins;
     r.cpu_ms_bench = (cpu1[3] - cpu0[3]) * 1000 / opt.gstins;
-    // How much CPU the four processes got: on a shared machine, less than the 2 cores.
-    r.cores = (cpu1[0] + cpu1[1] + cpu1[2] + cpu1[3] - cpu0[0] - cpu0[1] - cpu0[2] - cpu0[3]) / r.seconds;
+    r.cpu_ms_server = (cpu1[4] - cpu0[4]) * 1000 / opt.gstins;
+    // How much CPU the processes got: on a shared machine, less than the 2 cores.
+    r.cores = 0;
+    for (std::size_t k = 0; k < std::size(cpu0); ++k) r.cores += (cpu1[k] - cpu0[k]) / r.seconds;
     rounds.push_back(r);
     std::printf(
         "  repetition %d: %d rotated (Vault writes took %.2f s), all delivered and committed after %.2f s: %.0f "
         "deliveries/s; latency write->push p50 %.0f ms, p99 %.0f ms; %d stores (repeats %d); CPU per delivery: "
-        "nicsyncd %.3f ms, test Vault %.3f ms, test ClearTax %.3f ms, this program (rotation, polling) %.3f ms; "
-        "the four used %.2f cores\n",
+        "nicsyncd %.3f ms, test Vault %.3f ms, test ClearTax %.3f ms, this program (rotation, polling) %.3f ms, "
+        "PostgreSQL server %.3f ms; together they used %.2f cores\n",
         rep + 1, opt.gstins, r.write_seconds, r.seconds, r.rate, r.p50_ms, r.p99_ms, stores, stores - opt.gstins,
-        r.cpu_ms_daemon, r.cpu_ms_vault, r.cpu_ms_cleartax, r.cpu_ms_bench, r.cores);
+        r.cpu_ms_daemon, r.cpu_ms_vault, r.cpu_ms_cleartax, r.cpu_ms_bench, r.cpu_ms_server, r.cores);
   }
-  std::vector<double> rates, p50s, p99s, daemon_ms, cores;
+  std::vector<double> rates, p50s, p99s, daemon_ms, server_ms, cores;
   for (const auto& r : rounds) {
+    server_ms.push_back(r.cpu_ms_server);
     rates.push_back(r.rate);
     p50s.push_back(r.p50_ms);
     p99s.push_back(r.p99_ms);
     daemon_ms.push_back(r.cpu_ms_daemon);
     cores.push_back(r.cores);
   }
-  const Summary summary{ledger, median(rates), median(p50s), median(p99s), median(daemon_ms), median(cores)};
+  const Summary summary{ledger,       median(rates), median(p50s), median(p99s), median(daemon_ms), median(server_ms),
+                        median(cores)};
   std::printf(
       "engine_bench [%s]: %d GSTINs rotated at once, median of %d: %.0f deliveries/s end to end (goal >= 2000); "
       "delivery latency p50 %.0f ms, p99 %.0f ms; nicsyncd CPU %.3f ms per delivery; the processes got %.2f of "
@@ -468,8 +491,11 @@ int main(int argc, char** argv) {
     for (const auto& ledger : opt.ledgers) summaries.push_back(run(opt, ledger));
     std::string line;
     for (const auto& s : summaries) {
-      line += fmt::format("{}{} {:.0f} deliveries/s (p50 {:.0f} ms, p99 {:.0f} ms, nicsyncd {:.3f} ms CPU each)",
-                          line.empty() ? "" : "; ", s.ledger, s.rate, s.p50, s.p99, s.daemon_ms);
+      line += fmt::format(
+          "{}{} {:.0f} deliveries/s (p50 {:.0f} ms, p99 {:.0f} ms; CPU per delivery: nicsyncd {:.3f} "
+          "ms{}; {:.2f} cores used)",
+          line.empty() ? "" : "; ", s.ledger, s.rate, s.p50, s.p99, s.daemon_ms,
+          s.server_ms > 0 ? fmt::format(", server {:.3f} ms", s.server_ms) : std::string(), s.cores);
     }
     std::printf("engine_bench: medians at %d GSTINs: %s\n", opt.gstins, line.c_str());
     return 0;

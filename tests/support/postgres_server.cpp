@@ -104,6 +104,13 @@ void PostgresServer::restart(const std::string& mode) {
   start();
 }
 
+int PostgresServer::pid() const {
+  if (!running_) return 0;
+  // The first line of postmaster.pid.
+  const auto text = read_file(dir_.file("data/postmaster.pid"));
+  return std::atoi(text.c_str());
+}
+
 std::string PostgresServer::log() const {
   std::error_code ec;
   if (!std::filesystem::exists(dir_.file("server.log"), ec)) return {};

@@ -62,6 +62,8 @@ class PostgresServer {
   /// stop(mode), then start().
   void restart(const std::string& mode = "fast");
   [[nodiscard]] bool running() const noexcept { return running_; }
+  /// The postmaster's process id (0 when it is not running).
+  [[nodiscard]] int pid() const;
   /// The server's log so far (for failure messages).
   [[nodiscard]] std::string log() const;
 
