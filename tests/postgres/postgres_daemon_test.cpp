@@ -170,6 +170,18 @@ TEST_F(PostgresDaemonTest, WhileTheServerIsAwayNoPushStartsAndReadyzSaysWhy) {
   ASSERT_TRUE(testing::eventually([&] { return daemon.readyz() == 200; }, 30s));
   EXPECT_EQ(world_.stored(gs[0])->stores, 2u);
   EXPECT_EQ(daemon.process().output().find(testing::kRolePassword), std::string::npos);
+
+  // Without a daemon, `nicsyncd history` reads the ledger from PostgreSQL itself.
+  daemon.signal(SIGTERM);
+  ASSERT_EQ(daemon.process().wait(30s), 0) << daemon.process().output();
+  testing::Process history(
+      {.argv = {testing::built_program("nicsyncd"), "history", gs[0], "--config", daemon.config_path()},
+       .env = {"VAULT_TOKEN=" + world_.token()},
+       .unset_env = {"VAULT_ADDR", "VAULT_NAMESPACE"}});
+  ASSERT_EQ(history.wait(30s), 0) << history.output();
+  EXPECT_NE(history.output().find("applied"), std::string::npos) << history.output();
+  EXPECT_NE(history.output().find("cleartax"), std::string::npos) << history.output();
+  EXPECT_EQ(history.output().find(testing::kRolePassword), std::string::npos) << history.output();
 }
 
 }  // namespace
