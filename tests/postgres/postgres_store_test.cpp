@@ -8,7 +8,6 @@
 #include <thread>
 
 #include <boost/asio/detached.hpp>
-
 #include <gtest/gtest.h>
 
 #include "conformance/store_conformance.hpp"
