@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.hpp"
+#include "app/ledger_commands.hpp"
 #include "app/runtime.hpp"
 #include "nicsync/app/config.hpp"
 #include "nicsync/app/daemon.hpp"
@@ -67,6 +68,27 @@ int run_cli(int argc, char** argv) {
   history->add_option("-n,--limit", limit, "Most entries shown")->capture_default_str();
   history->add_option("--url", url, "Daemon API base URL (default from [api] listen)");
 
+  auto* ledger = cli.add_subcommand("ledger", "Manage the ledger: make the keys of a shared one, move one over");
+  ledger->require_subcommand(1);
+  std::string keys_out;
+  bool keys_force = false;
+  auto* keys = ledger->add_subcommand("keys", "Write new ledger keys (fingerprint and sealing key) to a file");
+  keys->add_option("--out", keys_out, "The keys file to create (mode 0600)")->required();
+  keys->add_flag("--force", keys_force, "Replace an existing file (every daemon on the ledger needs the new one)");
+  LedgerCopyOptions copy_options;
+  auto* copy = ledger->add_subcommand("copy",
+                                      "Copy a SQLite ledger into PostgreSQL so that nothing is pushed again (the "
+                                      "daemon must be stopped)");
+  add_config(copy);
+  copy->add_option("--from", copy_options.from, "sqlite:PATH (the state directory, or its ledger.db)")->required();
+  copy->add_option("--to", copy_options.to, "postgresql ([ledger] url/url_file, or PG*) or postgresql:CONNINFO")
+      ->required();
+  copy->add_option("--schema", copy_options.schema, "The target schema (default [ledger] schema)");
+  copy->add_option("--keys-out", copy_options.keys_out,
+                   "The shared keys file: made from the SQLite ledger's fingerprint key, or checked against it if "
+                   "it exists (default [ledger] keys_file)");
+  copy->add_flag("--force", copy_options.force, "Write into a target that already holds other data");
+
   auto* version = cli.add_subcommand("version", "Print the version and build information");
 
   try {
@@ -81,6 +103,7 @@ int run_cli(int argc, char** argv) {
                              build_info::kBuildType);
     return kExitOk;
   }
+  if (keys->parsed()) return command_ledger_keys(keys_out, keys_force);
   // Asking a running daemon by --url needs no config file unless one is named.
   const bool client_only =
       (status->parsed() && !url.empty() && status->get_option("--config")->count() == 0) ||
@@ -94,6 +117,7 @@ int run_cli(int argc, char** argv) {
   setup_logging(config->log);
   if (run->parsed()) return run_daemon(std::move(*config));
   if (check->parsed()) return command_check(*config, online);
+  if (copy->parsed()) return command_ledger_copy(*config, copy_options);
   // The client commands read the API's JSON with throwing accessors: whatever answers at --url
   // (a proxy's error page, another service) gets a message, not an abort.
   const char* command = sync_cmd->parsed() ? "sync" : status->parsed() ? "status" : "history";

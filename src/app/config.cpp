@@ -293,7 +293,16 @@ void read_ledger(TableReader& t, LedgerConfig& l, bool postgres_environment) {
       l.schema = *s;
     }
   }
+  if (auto s = t.string("keys_file", "a file path (relative paths are under $CREDENTIALS_DIRECTORY)")) {
+    l.keys_file = *s;
+  }
   if (!l.url.empty() && !l.url_file.empty()) t.error("url_file", "set url or url_file, not both");
+  if (l.backend == LedgerBackend::postgresql && l.keys_file.empty()) {
+    t.error("keys_file",
+            "is required with backend = \"postgresql\": every daemon on a shared ledger needs the same fingerprint "
+            "and sealing keys; make the file with `nicsyncd ledger keys --out FILE` (or `nicsyncd ledger copy` when "
+            "moving a SQLite ledger over)");
+  }
   if (l.backend == LedgerBackend::sqlite) {
     for (const char* key : {"url", "url_file", "schema"}) {
       if (t.table().contains(key)) t.error(key, "is only read with backend = \"postgresql\"");
@@ -450,6 +459,12 @@ std::string_view to_string(LogLevel l) noexcept {
 
 std::string_view to_string(LedgerBackend b) noexcept {
   return b == LedgerBackend::postgresql ? "postgresql" : "sqlite";
+}
+
+std::string LedgerConfig::keys_file_path() const {
+  if (keys_file.empty() || std::filesystem::path(keys_file).is_absolute()) return keys_file;
+  if (credentials_directory.empty()) return {};
+  return (std::filesystem::path(credentials_directory) / keys_file).string();
 }
 
 std::string LedgerConfig::url_file_path() const {

@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "app/sealed_token_stash.hpp"
 #include "nicsync/core/duration.hpp"
 #include "nicsync/sync/news.hpp"
 
@@ -168,6 +169,19 @@ Result<ledger::PostgresStoreOptions> postgres_options(const Config& config) {
   return o;
 }
 
+Result<ledger::LedgerKeys> read_ledger_keys(const Config& config) {
+  const std::string path = config.ledger.keys_file_path();
+  if (path.empty()) {
+    return Error(Errc::config_invalid,
+                 fmt::format("{}: the path is relative but $CREDENTIALS_DIRECTORY is not set: give an absolute path, "
+                             "or LoadCredential= in the unit",
+                             config.where("ledger.keys_file")));
+  }
+  auto keys = ledger::read_keys_file(path);
+  if (!keys) return Error(keys.error().code, config.where("ledger.keys_file") + ": " + keys.error().message);
+  return keys;
+}
+
 Result<std::unique_ptr<ledger::Store>> open_ledger(const Config& config, const std::filesystem::path& state_dir,
                                                    bool for_reading) {
   if (config.ledger.backend == LedgerBackend::postgresql) {
@@ -189,7 +203,8 @@ std::optional<std::string> restart_only_change(const Config& a, const Config& b)
   if (a.state_dir != b.state_dir) return "state_dir";
   const auto& la = a.ledger;
   const auto& lb = b.ledger;
-  if (la.backend != lb.backend || la.url != lb.url || la.url_file != lb.url_file || la.schema != lb.schema) {
+  if (la.backend != lb.backend || la.url != lb.url || la.url_file != lb.url_file || la.schema != lb.schema ||
+      la.keys_file != lb.keys_file) {
     return "[ledger]";
   }
   if (vault_signature(a.vault) != vault_signature(b.vault)) return "[vault]";
@@ -235,13 +250,28 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, C
   auto dir = ledger::StateDirectory::open(config.state_dir);
   if (!dir) return dir.error();
   rt->state_dir_.emplace(std::move(*dir));
-  auto fp = ledger::Fingerprinter::open(rt->state_dir_->file(ledger::Fingerprinter::kKeyFileName));
+  // The keys: from the keys file (every daemon on a shared ledger has the same), else the
+  // fingerprint key in the state directory, made at the first start.
+  std::optional<ledger::LedgerKeys> keys;
+  if (!config.ledger.keys_file.empty()) {
+    auto k = read_ledger_keys(config);
+    if (!k) return k.error();
+    keys = std::move(*k);
+  }
+  auto fp = keys ? ledger::Fingerprinter::with_key(keys->fingerprint)
+                 : ledger::Fingerprinter::open(rt->state_dir_->file(ledger::Fingerprinter::kKeyFileName));
   if (!fp) return fp.error();
   rt->fingerprinter_.emplace(std::move(*fp));
-  // With PostgreSQL the state directory still holds the lock and the fingerprint key.
+  // With PostgreSQL the state directory still holds the lock.
   auto store = open_ledger(config, rt->state_dir_->path());
   if (!store) return store.error();
   rt->store_ = std::move(*store);
+  if (keys) {
+    // The ClearTax token is kept in the ledger, sealed: every replica sees the one token.
+    auto sealer = ledger::Sealer::with_key(keys->sealing);
+    if (!sealer) return sealer.error();
+    rt->token_stash_ = std::make_shared<SealedTokenStash>(*rt->store_, std::move(*sealer));
+  }
 
   rt->vault_ = std::make_unique<vault::Client>(rt->ex_, config.vault, Clock::real());
   http::ClientOptions ho;
@@ -299,7 +329,8 @@ Result<void> Runtime::build_destinations(const Config& config,
     if (const auto* c = std::get_if<destinations::ClearTaxConfig>(&d.settings)) {
       auto settings = *c;
       settings.state_dir = state_dir_->path().string();
-      auto dest = destinations::ClearTaxDestination::create(ex_, *http_, settings, secrets_->provider(*d.auth_secret));
+      auto dest = destinations::ClearTaxDestination::create(ex_, *http_, settings, secrets_->provider(*d.auth_secret),
+                                                            Clock::real(), token_stash_);
       if (!dest) return dest.error();
       out[d.name] = std::move(*dest);
     } else {

@@ -18,6 +18,7 @@
 #include "nicsync/app/config.hpp"
 #include "nicsync/http/client.hpp"
 #include "nicsync/ledger/fingerprint.hpp"
+#include "nicsync/ledger/keys.hpp"
 #include "nicsync/ledger/postgres_store.hpp"
 #include "nicsync/ledger/sqlite_store.hpp"
 #include "nicsync/ledger/state_directory.hpp"
@@ -44,6 +45,9 @@ Result<ledger::PostgresStoreOptions> postgres_options(const Config& config);
 /// Opens the ledger [ledger] names: the SQLite file in the state directory `state_dir`, or the
 /// PostgreSQL schema. Blocks. `for_reading`: the SQLite file is opened without its integrity
 /// check (for a command that only reads it).
+/// The ledger keys named by `[ledger] keys_file`; errors name the key and what to fix.
+Result<ledger::LedgerKeys> read_ledger_keys(const Config& config);
+
 Result<std::unique_ptr<ledger::Store>> open_ledger(const Config& config, const std::filesystem::path& state_dir,
                                                    bool for_reading = false);
 
@@ -109,6 +113,7 @@ class Runtime {
   std::unique_ptr<http::Client> http_;
   std::unique_ptr<VaultCredentialReader> reader_;
   std::unique_ptr<VaultSecretSource> secrets_;
+  std::shared_ptr<destinations::TokenStash> token_stash_;  // null: each destination's file in the state directory
   std::map<std::string, std::shared_ptr<destinations::Destination>> destinations_;
   std::unique_ptr<sync::Engine> engine_;
   std::unique_ptr<sync::Mapper> mapper_;

@@ -135,6 +135,15 @@ Result<Fingerprinter> Fingerprinter::open(const std::filesystem::path& key_file)
                fmt::format("fingerprint key {} vanished right after it was created", key_file.string()));
 }
 
+Result<Secret> Fingerprinter::read_key_file(const std::filesystem::path& key_file) {
+  Fd f{::open(key_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+  if (f.fd < 0) {
+    return Error(Errc::ledger_io,
+                 fmt::format("cannot open fingerprint key {}: {}", key_file.string(), errno_text(errno)));
+  }
+  return read_key(key_file, f.fd);
+}
+
 Result<Fingerprinter> Fingerprinter::with_key(Secret key) {
   if (key.size() != kKeySize) {
     return Error(Errc::invalid_argument, fmt::format("a fingerprint key has {} bytes, not {}", key.size(), kKeySize));

@@ -165,6 +165,36 @@ Result<LedgerKeys> read_keys_file(const std::filesystem::path& path) {
   return keys;
 }
 
+Result<void> write_keys_file(const std::filesystem::path& path, const LedgerKeys& keys, bool replace) {
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (replace ? O_TRUNC : O_EXCL);
+  const int fd = ::open(path.c_str(), flags, 0600);
+  if (fd < 0) {
+    return Error(Errc::io_error,
+                 errno == EEXIST
+                     ? fmt::format("{} exists already; keep it (every daemon on the ledger needs the same keys) or "
+                                   "remove it first",
+                                   path.string())
+                     : fmt::format("cannot create {}: {}", path.string(), errno_text(errno)));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::string text = keys.to_text();
+  std::size_t done = 0;
+  bool ok = ::fchmod(fd, 0600) == 0;
+  while (ok && done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<std::size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  secure_wipe(text);
+  if (!ok) return Error(Errc::io_error, fmt::format("cannot write {}: {}", path.string(), errno_text(errno)));
+  return {};
+}
+
 Result<Sealer> Sealer::with_key(Secret key) {
   if (key.size() != LedgerKeys::kKeySize) {
     return Error(Errc::invalid_argument,

@@ -306,6 +306,10 @@ struct PostgresStore::Impl {
         params.text(encode_text(r->gstin));
         sent = params.send(c, pg_stmt::kDeletePair);
         owner.push_back(k);
+      } else if (auto* a = std::get_if<AppendHistoryJob>(&job)) {
+        history_params(a->entry, params);
+        sent = params.send(c, pg_stmt::kInsertHistory);
+        owner.push_back(k);
       } else if (auto* s = std::get_if<SealedWriteJob>(&job)) {
         params.text(encode_text(s->name));
         params.bytes(s->sealed);
@@ -574,6 +578,11 @@ asio::awaitable<Result<std::size_t>> PostgresStore::trim_history(SystemTime cuto
 asio::awaitable<Result<std::optional<std::string>>> PostgresStore::read_sealed(std::string name) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<std::optional<std::string>>)>(
       InitiateReadSealed<Impl>{impl_}, asio::use_awaitable, std::move(name));
+}
+
+asio::awaitable<Result<void>> PostgresStore::append_history(HistoryEntry entry) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<void>)>(
+      InitiateAppendHistory<Impl>{impl_}, asio::use_awaitable, std::move(entry));
 }
 
 asio::awaitable<Result<void>> PostgresStore::write_sealed(std::string name, std::string sealed) {

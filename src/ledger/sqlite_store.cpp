@@ -31,6 +31,7 @@ namespace asio = boost::asio;
 namespace nicsync::ledger {
 namespace {
 
+using detail::AppendHistoryJob;
 using detail::Database;
 using detail::fail;
 using detail::finish;
@@ -245,6 +246,7 @@ struct SqliteStore::Impl {
     }
     if (auto* r = std::get_if<RemoveJob>(&job)) return stmts.remove_pair(r->destination, r->gstin);
     if (auto* b = std::get_if<SealedWriteJob>(&job)) return stmts.write_sealed(b->name, b->sealed);
+    if (auto* a = std::get_if<AppendHistoryJob>(&job)) return stmts.append_history(a->entry);
     auto& t = std::get<TrimJob>(job);
     const int rc = stmts.trim_history(t.cutoff_ns, kTrimChunk);
     if (rc != SQLITE_OK) return rc;
@@ -330,6 +332,11 @@ asio::awaitable<Result<std::size_t>> SqliteStore::trim_history(SystemTime cutoff
 asio::awaitable<Result<std::optional<std::string>>> SqliteStore::read_sealed(std::string name) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<std::optional<std::string>>)>(
       detail::InitiateReadSealed<Impl>{impl_}, asio::use_awaitable, std::move(name));
+}
+
+asio::awaitable<Result<void>> SqliteStore::append_history(HistoryEntry entry) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<void>)>(
+      detail::InitiateAppendHistory<Impl>{impl_}, asio::use_awaitable, std::move(entry));
 }
 
 asio::awaitable<Result<void>> SqliteStore::write_sealed(std::string name, std::string sealed) {

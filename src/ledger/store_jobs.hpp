@@ -79,6 +79,10 @@ struct LoadJob {
   std::promise<Result<std::vector<PairRecord>>> promise;
   bool answered = false;
 };
+struct AppendHistoryJob {
+  HistoryEntry entry;
+  Done<Result<void>> done;
+};
 struct SealedWriteJob {
   std::string name;
   std::string sealed;
@@ -88,18 +92,20 @@ struct SealedReadJob {
   std::string name;
   Done<Result<std::optional<std::string>>> done;
 };
-using Job = std::variant<WriteJob, RemoveJob, TrimJob, HistoryJob, LoadJob, SealedWriteJob, SealedReadJob>;
+using Job =
+    std::variant<WriteJob, RemoveJob, TrimJob, HistoryJob, LoadJob, SealedWriteJob, SealedReadJob, AppendHistoryJob>;
 
 /// Jobs that change the ledger (committed in the batch's transaction); the rest read.
 inline bool is_mutation(const Job& j) noexcept {
   return std::holds_alternative<WriteJob>(j) || std::holds_alternative<RemoveJob>(j) ||
-         std::holds_alternative<TrimJob>(j) || std::holds_alternative<SealedWriteJob>(j);
+         std::holds_alternative<TrimJob>(j) || std::holds_alternative<SealedWriteJob>(j) ||
+         std::holds_alternative<AppendHistoryJob>(j);
 }
 
 /// A mutation that completes with `Result<void>` once committed (not a trim, which counts).
 inline bool is_plain_mutation(const Job& j) noexcept {
   return std::holds_alternative<WriteJob>(j) || std::holds_alternative<RemoveJob>(j) ||
-         std::holds_alternative<SealedWriteJob>(j);
+         std::holds_alternative<SealedWriteJob>(j) || std::holds_alternative<AppendHistoryJob>(j);
 }
 
 /// Answers a job that did not run with `error`.
@@ -113,7 +119,7 @@ inline void fail(Job& job, const Error& error) {
             j.promise.set_value(error);
           }
         } else if constexpr (std::is_same_v<J, WriteJob> || std::is_same_v<J, RemoveJob> ||
-                             std::is_same_v<J, SealedWriteJob>) {
+                             std::is_same_v<J, SealedWriteJob> || std::is_same_v<J, AppendHistoryJob>) {
           finish(j.done, Result<void>(error));
         } else if constexpr (std::is_same_v<J, TrimJob>) {
           finish(j.done, Result<std::size_t>(error));
@@ -132,7 +138,7 @@ inline void succeed(Job& job) {
       [](auto& j) {
         using J = std::decay_t<decltype(j)>;
         if constexpr (std::is_same_v<J, WriteJob> || std::is_same_v<J, RemoveJob> ||
-                      std::is_same_v<J, SealedWriteJob>) {
+                      std::is_same_v<J, SealedWriteJob> || std::is_same_v<J, AppendHistoryJob>) {
           finish(j.done, Result<void>());
         }
       },
@@ -184,6 +190,15 @@ struct InitiateWriteSealed {
   template <class H>
   void operator()(H handler, std::string name, std::string sealed) const {
     impl->submit(SealedWriteJob{std::move(name), std::move(sealed), make_done<Result<void>>(std::move(handler))});
+  }
+};
+
+template <class Impl>
+struct InitiateAppendHistory {
+  std::shared_ptr<Impl> impl;
+  template <class H>
+  void operator()(H handler, HistoryEntry entry) const {
+    impl->submit(AppendHistoryJob{std::move(entry), make_done<Result<void>>(std::move(handler))});
   }
 };
 

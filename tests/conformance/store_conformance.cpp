@@ -12,7 +12,9 @@
 #include <boost/asio/io_context.hpp>
 
 #include "conformance/store_fixtures.hpp"
+#include "nicsync/ledger/copy.hpp"
 #include "testing/deadline.hpp"
+#include "testing/memory_store.hpp"
 #include "testing/process.hpp"
 
 namespace nicsync::ledger::conformance {
@@ -457,6 +459,69 @@ TEST_P(StoreConformance, ACrashKeepsEveryCompletedWriteAndTheIntentsOfPushesInFl
   for (const auto n : durable) EXPECT_FALSE(present.at(n).push_in_flight) << n;
   // Each outcome was one record and one history entry, atomically.
   EXPECT_EQ(history(*store, "", 1'000'000).size(), applied);
+}
+
+TEST_P(StoreConformance, AppendHistoryAddsALineAndTouchesNoPair) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const HistoryEntry h = entry("07AAFCD5862R1ZX", kT0, 5, Outcome::parked);
+  ASSERT_TRUE(run_for(io_, store->append_history(h)));
+  EXPECT_TRUE(pairs(*store).empty());
+  auto lines = history(*store, "07AAFCD5862R1ZX", 10);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines.front(), h);
+}
+
+TEST_P(StoreConformance, ALedgerCopiedInIsTheSameAndCopyingAgainWritesNothing) {
+  // The ledger being moved: pairs, history of pairs that are gone too, any text.
+  testing::MemoryStore source(io_.get_executor());
+  std::vector<PairRecord> records;
+  for (int i = 0; i < 300; ++i) {
+    PairRecord r = full_record();
+    r.gstin = fmt::format("G{:04}", i);
+    r.state = i % 3 == 0 ? PairState::in_sync : PairState::retrying;
+    if (i % 7 == 0) r.pending.reset();
+    records.push_back(r);
+    source.seed(r);
+  }
+  for (int i = 0; i < 500; ++i) {
+    HistoryEntry h = entry(fmt::format("G{:04}", i % 350), kT0 + std::chrono::milliseconds(i), i);
+    h.message = fmt::format("line {} — ünïcode \"quoted\" \x01", i);
+    ASSERT_TRUE(run_for(io_, source.append_history(h)));
+  }
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto copied = run_for(io_, copy_ledger(source, *store, false));
+  ASSERT_TRUE(copied) << copied.error().describe();
+  EXPECT_FALSE(copied->already_copied);
+  EXPECT_EQ(copied->pairs, 300u);
+  EXPECT_EQ(copied->history, 500u);
+  auto got = pairs(*store);
+  std::sort(got.begin(), got.end(), [](auto& a, auto& b) { return a.gstin < b.gstin; });
+  ASSERT_EQ(got.size(), records.size());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], records[i]) << records[i].gstin;
+  auto want = run_for(io_, source.history("", 1'000'000));
+  ASSERT_TRUE(want);
+  EXPECT_EQ(history(*store, "", 1'000'000), *want);
+
+  // Again: nothing to do.
+  auto again = run_for(io_, copy_ledger(source, *store, false));
+  ASSERT_TRUE(again) << again.error().describe();
+  EXPECT_TRUE(again->already_copied);
+  EXPECT_EQ(history(*store, "", 1'000'000).size(), 500u);
+
+  // A target that holds something else is refused, unless forced; forcing adds no line twice.
+  PairRecord other = full_record();
+  other.gstin = "OTHER";
+  ASSERT_TRUE(write(*store, other));
+  auto refused = run_for(io_, copy_ledger(source, *store, false));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("--force"), std::string::npos) << refused.error().message;
+  auto forced = run_for(io_, copy_ledger(source, *store, true));
+  ASSERT_TRUE(forced) << forced.error().describe();
+  EXPECT_EQ(forced->history, 0u);
+  EXPECT_EQ(pairs(*store).size(), 301u);
+  EXPECT_EQ(history(*store, "", 1'000'000).size(), 500u);
 }
 
 }  // namespace

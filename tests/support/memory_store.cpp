@@ -71,6 +71,12 @@ asio::awaitable<Result<void>> MemoryStore::write_sealed(std::string name, std::s
   co_return Result<void>{};
 }
 
+asio::awaitable<Result<void>> MemoryStore::append_history(ledger::HistoryEntry entry) {
+  co_await asio::post(ex_, asio::use_awaitable);
+  history_.push_back(std::move(entry));
+  co_return Result<void>{};
+}
+
 void MemoryStore::seed(ledger::PairRecord record) { records_[{record.destination, record.gstin}] = std::move(record); }
 
 const ledger::PairRecord* MemoryStore::record(const std::string& destination, const std::string& gstin) const {

@@ -76,12 +76,19 @@ struct LedgerConfig {
   std::string url_file;
   /// postgresql: the schema of the ledger's tables (a plain SQL identifier).
   std::string schema = "nicsync";
+  /// The ledger keys file (fingerprint and sealing key, the same for every daemon on a shared
+  /// ledger; relative: under $CREDENTIALS_DIRECTORY). Required with postgresql; with sqlite
+  /// optional (without it the fingerprint key is a file in state_dir and the ClearTax token a
+  /// 0600 file beside it).
+  std::string keys_file;
   /// $CREDENTIALS_DIRECTORY when the config was read (for a relative url_file).
   std::string credentials_directory;
 
   /// `url_file` made absolute; empty when it is not set, or relative with no
   /// $CREDENTIALS_DIRECTORY to resolve it against.
   [[nodiscard]] std::string url_file_path() const;
+  /// `keys_file` made absolute, as `url_file_path`.
+  [[nodiscard]] std::string keys_file_path() const;
 };
 
 /// A secret a destination needs for itself, read from Vault ("path" + field "key").

@@ -31,6 +31,10 @@ class Fingerprinter {
   /// others), `ledger_corrupt` (wrong size), each with what the operator should do.
   static Result<Fingerprinter> open(const std::filesystem::path& key_file);
 
+  /// The key in `key_file`, which must exist (moving a ledger: the key goes with it). Errors as
+  /// `open`.
+  static Result<Secret> read_key_file(const std::filesystem::path& key_file);
+
   /// A fingerprinter with the given key (tests, tools). The key must be `kKeySize` bytes.
   static Result<Fingerprinter> with_key(Secret key);
 

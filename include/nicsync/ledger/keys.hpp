@@ -36,6 +36,9 @@ struct LedgerKeys {
 /// `LedgerKeys::parse`. Errors (config_invalid) say what to fix.
 Result<LedgerKeys> read_keys_file(const std::filesystem::path& path);
 
+/// Writes `keys` to a new file `path` with mode 0600 (refused if it exists, unless `replace`).
+Result<void> write_keys_file(const std::filesystem::path& path, const LedgerKeys& keys, bool replace);
+
 /// AES-256-GCM with a random 96-bit nonce per message; the blob's name is authenticated with it
 /// (a sealed token cannot be moved under another name). Sealed form: version byte, nonce,
 /// ciphertext, 16-byte tag.

@@ -88,6 +88,7 @@ class PostgresStore final : public Store {
   boost::asio::awaitable<Result<std::size_t>> trim_history(SystemTime cutoff) override;
   boost::asio::awaitable<Result<std::optional<std::string>>> read_sealed(std::string name) override;
   boost::asio::awaitable<Result<void>> write_sealed(std::string name, std::string sealed) override;
+  boost::asio::awaitable<Result<void>> append_history(HistoryEntry entry) override;
   [[nodiscard]] bool writable() const noexcept override;
   [[nodiscard]] std::string last_write_error() const override;
 

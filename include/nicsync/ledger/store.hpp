@@ -65,6 +65,8 @@ struct PairRecord {
   std::string last_error_provider;  ///< e.g. "NIC:1019"
   std::string last_error_message;   ///< operator-facing; never secret material
   SystemTime updated_at{};
+
+  friend bool operator==(const PairRecord&, const PairRecord&) = default;
 };
 
 /// Outcome kinds in the audit history.
@@ -95,6 +97,8 @@ struct HistoryEntry {
   std::string error_provider;
   std::string message;
   std::chrono::milliseconds duration{0};
+
+  friend bool operator==(const HistoryEntry&, const HistoryEntry&) = default;
 };
 
 /// Persistence of pair records and history. Implementations keep disk I/O off the event loop:
@@ -116,6 +120,10 @@ class Store {
 
   /// Newest first, at most `limit` entries; empty `gstin` = all.
   virtual boost::asio::awaitable<Result<std::vector<HistoryEntry>>> history(std::string gstin, std::size_t limit) = 0;
+
+  /// Appends one history line on its own, touching no pair record (moving a ledger: `copy_ledger`);
+  /// completes when durable. Errors: ledger_full, ledger_io.
+  virtual boost::asio::awaitable<Result<void>> append_history(HistoryEntry entry) = 0;
 
   /// Drops history older than `cutoff`; returns how many entries went.
   virtual boost::asio::awaitable<Result<std::size_t>> trim_history(SystemTime cutoff) = 0;

@@ -24,6 +24,7 @@ class MemoryStore final : public ledger::Store {
   boost::asio::awaitable<Result<std::size_t>> trim_history(ledger::SystemTime cutoff) override;
   boost::asio::awaitable<Result<std::optional<std::string>>> read_sealed(std::string name) override;
   boost::asio::awaitable<Result<void>> write_sealed(std::string name, std::string sealed) override;
+  boost::asio::awaitable<Result<void>> append_history(ledger::HistoryEntry entry) override;
   [[nodiscard]] bool writable() const noexcept override { return writable_; }
 
   /// Seeds a record as if a previous run had written it.
