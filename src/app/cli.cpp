@@ -104,6 +104,16 @@ int run_cli(int argc, char** argv) {
     return kExitOk;
   }
   if (keys->parsed()) return command_ledger_keys(keys_out, keys_force);
+  if (copy->parsed()) {
+    // Only the [ledger] table matters here: no Vault or API settings are checked.
+    auto file = load_config_file(config_path);
+    if (!file) {
+      std::cerr << "nicsyncd: configuration invalid:\n" << file.error().message << "\n";
+      return kExitConfig;
+    }
+    setup_logging(file->log);
+    return command_ledger_copy(*file, copy_options);
+  }
   // Asking a running daemon by --url needs no config file unless one is named.
   const bool client_only =
       (status->parsed() && !url.empty() && status->get_option("--config")->count() == 0) ||
@@ -117,7 +127,6 @@ int run_cli(int argc, char** argv) {
   setup_logging(config->log);
   if (run->parsed()) return run_daemon(std::move(*config));
   if (check->parsed()) return command_check(*config, online);
-  if (copy->parsed()) return command_ledger_copy(*config, copy_options);
   // The client commands read the API's JSON with throwing accessors: whatever answers at --url
   // (a proxy's error page, another service) gets a message, not an abort.
   const char* command = sync_cmd->parsed() ? "sync" : status->parsed() ? "status" : "history";

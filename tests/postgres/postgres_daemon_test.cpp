@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "nicsync/ledger/keys.hpp"
 #include "nicsync/ledger/postgres_store.hpp"
 #include "postgres/server.hpp"
 #include "testing/world.hpp"
@@ -22,6 +23,9 @@ class PostgresDaemonTest : public ::testing::Test {
     server_.create_role_and_database(testing::kRole, testing::kRolePassword);
     url_file_ = testing::write_url_file(tmp_, server_);
     world_.seed_cleartax_secret();
+    keys_file_ = tmp_.file("ledger-keys");
+    auto keys = ledger::LedgerKeys::generate();
+    if (!keys || !ledger::write_keys_file(keys_file_, *keys, false)) throw std::runtime_error("cannot write the keys");
   }
 
   testing::DaemonConfig config(std::vector<std::string> gstins) {
@@ -29,7 +33,9 @@ class PostgresDaemonTest : public ::testing::Test {
     c.gstins = std::move(gstins);
     c.poll_interval = "500ms";
     c.resync_interval = "1s";
-    c.extra = fmt::format("[ledger]\nbackend = \"postgresql\"\nurl_file = \"{}\"\nschema = \"ledger\"\n", url_file_);
+    c.extra =
+        fmt::format("[ledger]\nbackend = \"postgresql\"\nurl_file = \"{}\"\nschema = \"ledger\"\nkeys_file = \"{}\"\n",
+                    url_file_, keys_file_);
     return c;
   }
 
@@ -54,6 +60,7 @@ class PostgresDaemonTest : public ::testing::Test {
   testing::PostgresServer server_;
   testing::TempDir tmp_;
   std::string url_file_;
+  std::string keys_file_;
   testing::World world_;
 };
 
@@ -182,6 +189,74 @@ TEST_F(PostgresDaemonTest, WhileTheServerIsAwayNoPushStartsAndReadyzSaysWhy) {
   EXPECT_NE(history.output().find("applied"), std::string::npos) << history.output();
   EXPECT_NE(history.output().find("cleartax"), std::string::npos) << history.output();
   EXPECT_EQ(history.output().find(testing::kRolePassword), std::string::npos) << history.output();
+}
+
+TEST_F(PostgresDaemonTest, ASqliteLedgerCopiedInPushesNothingAgainAndKeepsTheToken) {
+  // A daemon on SQLite delivers everything and gets one ClearTax token.
+  const auto gs = gstins(40);
+  for (const auto& g : gs) world_.put_credential(g, "API_" + g, "Pw-" + g + "-v1");
+  testing::TempDir before_dir;
+  testing::DaemonConfig on_sqlite = config(gs);
+  on_sqlite.extra.clear();
+  testing::Daemon before(world_, before_dir, on_sqlite);
+  before.start();
+  ASSERT_TRUE(before.wait_started()) << before.process().output();
+  ASSERT_TRUE(all_hold(gs, "-v1", 60s)) << before.process().output();
+  before.signal(SIGTERM);
+  ASSERT_EQ(before.process().wait(30s), 0) << before.process().output();
+  const auto tokens = world_.call([&] { return world_.cleartax().token_stats().issued_total; });
+  std::uint64_t stores = 0;
+  for (const auto& g : gs) stores += world_.stored(g)->stores;
+
+  // Copied into PostgreSQL, with the shared keys made from the SQLite ledger's fingerprint key.
+  testing::TempDir after_dir;
+  const std::string shared_keys = after_dir.file("shared-keys");
+  testing::DaemonConfig on_postgres = config(gs);
+  on_postgres.extra =
+      fmt::format("[ledger]\nbackend = \"postgresql\"\nurl_file = \"{}\"\nschema = \"moved\"\nkeys_file = \"{}\"\n",
+                  url_file_, shared_keys);
+  testing::Daemon after(world_, after_dir, on_postgres);
+  auto copy = [&] {
+    testing::Process p({.argv = {testing::built_program("nicsyncd"), "ledger", "copy", "--config", after.config_path(),
+                                 "--from", "sqlite:" + before.state_dir(), "--to", "postgresql"}});
+    EXPECT_EQ(p.wait(60s), 0) << p.output();
+    return p.output();
+  };
+  const std::string first = copy();
+  EXPECT_NE(first.find("copied 40 pairs"), std::string::npos) << first;
+  EXPECT_NE(first.find("sealed 1 ClearTax token cache"), std::string::npos) << first;
+  EXPECT_NE(copy().find("already holds this ledger"), std::string::npos) << "a second copy writes nothing";
+
+  // The daemon on PostgreSQL (another state directory, as on another host) pushes nothing again
+  // and asks ClearTax for no new token; a rotation after the move is delivered.
+  after.start();
+  ASSERT_TRUE(after.wait_started()) << after.process().output();
+  ASSERT_TRUE(testing::eventually([&] { return after.readyz() == 200; }, 30s)) << after.process().output();
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        auto st = after.get_json("/v1/status");
+        if (!st) return false;
+        for (const auto& p : st->at("pairs").as_array()) {
+          if (p.at("state").as_string() != "in_sync") return false;
+        }
+        return st->at("pairs").as_array().size() == gs.size();
+      },
+      30s));
+  std::uint64_t stores_after = 0;
+  for (const auto& g : gs) stores_after += world_.stored(g)->stores;
+  EXPECT_EQ(stores_after, stores) << "a copied ledger must not push anything again";
+  world_.put_credential(gs[0], "API_" + gs[0], "Pw-" + gs[0] + "-v2");
+  ASSERT_TRUE(all_hold({gs[0]}, "-v2", 30s)) << after.process().output();
+  EXPECT_EQ(world_.call([&] { return world_.cleartax().token_stats().issued_total; }), tokens)
+      << "the token sealed into the ledger is used, not a new one";
+  // The token is in the database only sealed: neither its rows nor the server's files hold it.
+  const auto issued = world_.call([&] { return world_.cleartax().issued_tokens(); });
+  ASSERT_FALSE(issued.empty());
+  const std::string rows = server_.sql("SELECT name, encode(value, 'escape') FROM moved.sealed", testing::kRole);
+  EXPECT_NE(rows.find("cleartax-cleartax"), std::string::npos) << rows;
+  for (const auto& token : issued) EXPECT_EQ(rows.find(token), std::string::npos);
+  EXPECT_TRUE(testing::files_containing(server_.socket_dir(), issued, "").empty());
+  EXPECT_TRUE(testing::files_containing(after_dir.path().string(), issued, "").empty());
 }
 
 }  // namespace
