@@ -59,6 +59,7 @@ constexpr Entry kEntries[] = {
     {Errc::ledger_full, "ledger_full", "ledger disk full", ErrorClass::transient},
     {Errc::ledger_corrupt, "ledger_corrupt", "ledger database is corrupt", ErrorClass::permanent},
     {Errc::ledger_schema, "ledger_schema", "ledger schema is newer than this program", ErrorClass::permanent},
+    {Errc::ledger_fenced, "ledger_fenced", "this replica no longer holds the leader lease", ErrorClass::transient},
     {Errc::state_dir_locked, "state_dir_locked", "state directory is locked by another process", ErrorClass::permanent},
 
     {Errc::dest_unauthorized, "dest_unauthorized", "destination rejected the access token", ErrorClass::auth},

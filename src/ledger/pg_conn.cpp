@@ -145,6 +145,13 @@ Error pg_error(std::string_view state, std::string_view message, const PgTarget&
     return Error(Errc::ledger_io, fmt::format("cannot {} the ledger ({}, schema {}): {}; {}", what, target.where,
                                               target.schema, msg, advice));
   };
+  if (state == kFencedState) {
+    return Error(Errc::ledger_fenced,
+                 fmt::format("cannot {} the ledger ({}): this replica's leader lease is no longer the current one "
+                             "(another replica took over, or the lease ran out before it was renewed); it stays a "
+                             "standby until it wins the lease again",
+                             what, target.where));
+  }
   if (state == "53100") {
     return Error(Errc::ledger_full,
                  fmt::format("cannot {} the ledger ({}): {}; the database server's disk is full: free space on it "

@@ -32,6 +32,10 @@ using PgConn = std::unique_ptr<PGconn, PgConnFinish>;
 
 using Deadline = std::chrono::steady_clock::time_point;
 
+/// The SQLSTATE the ledger's fence function raises when the writer's lease epoch is not the
+/// current one (a class of nicsync's own).
+inline constexpr std::string_view kFencedState = "NSF01";
+
 /// The SQLSTATE of a failed result ("" when there is none, e.g. the connection broke).
 std::string_view sqlstate(const PGresult* r) noexcept;
 

@@ -72,8 +72,34 @@ std::string v1_sql(std::string_view s) {
                      s);
 }
 
+// Replicas: the leader lease (one row; the database's clock decides when it runs out) and the
+// fence a leader's transactions pass first, holding the lease row FOR SHARE until they commit,
+// so that a takeover (which updates the row) waits for them, and a transaction of a replica
+// whose lease is gone or ran out fails before it changes anything.
+std::string v2_sql(std::string_view s) {
+  return fmt::format(R"sql(
+    CREATE TABLE "{0}".lease (
+      name        text COLLATE "C" NOT NULL PRIMARY KEY,
+      holder      text        NOT NULL DEFAULT '',
+      epoch       bigint      NOT NULL DEFAULT 0,
+      expires_at  timestamptz NOT NULL DEFAULT '-infinity',
+      url         text        NOT NULL DEFAULT '',
+      changed_at  timestamptz NOT NULL DEFAULT now()
+    );
+    INSERT INTO "{0}".lease (name) VALUES ('leader');
+    CREATE FUNCTION "{0}".fence(writer_epoch bigint) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM 1 FROM "{0}".lease WHERE name = 'leader' AND epoch = writer_epoch AND expires_at > now() FOR SHARE;
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'the leader lease of epoch % is not the current one', writer_epoch USING ERRCODE = '{1}';
+      END IF;
+    END$$;
+  )sql",
+                     s, kFencedState);
+}
+
 using Migration = std::string (*)(std::string_view schema);
-constexpr Migration kMigrations[] = {&v1_sql};
+constexpr Migration kMigrations[] = {&v1_sql, &v2_sql};
 static_assert(std::size(kMigrations) == PostgresStore::kSchemaVersion, "one migration per schema version");
 
 int to_int(const char* text) {

@@ -115,6 +115,7 @@ Result<void> prepare_statements(PGconn* conn, const PgTarget& target, Deadline d
                                            "SET value = EXCLUDED.value",
                                            sealed)},
       {pg_stmt::kSelectSealed, fmt::format("SELECT value FROM {} WHERE name = $1", sealed)},
+      {pg_stmt::kFence, fmt::format("SELECT {}($1)", qualified(target.schema, "fence"))},
   };
   for (const auto& [name, sql] : all) {
     if (PQsendPrepare(conn, name, sql.c_str(), 0, nullptr) == 0) {

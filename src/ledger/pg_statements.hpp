@@ -26,6 +26,7 @@ inline constexpr const char* kHistoryGstin = "nicsync_history_gstin";
 inline constexpr const char* kLoadAll = "nicsync_load_all";
 inline constexpr const char* kUpsertSealed = "nicsync_upsert_sealed";
 inline constexpr const char* kSelectSealed = "nicsync_select_sealed";
+inline constexpr const char* kFence = "nicsync_fence";
 }  // namespace pg_stmt
 
 /// Parameters of one statement: text, NULL, or raw bytes (binary format, for bytea).

@@ -67,6 +67,7 @@ struct PostgresStore::Impl {
   std::atomic<std::size_t> largest_batch{0};
   std::atomic<std::size_t> queued{0};
   std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::int64_t> fence_epoch{-1};  // the lease epoch transactions must hold; -1: none
   std::atomic<bool> connected{false};
 
   // The writer thread's own (and open()'s, before the thread starts).
@@ -290,6 +291,13 @@ struct PostgresStore::Impl {
     std::vector<std::size_t> owner;  // the job of each statement sent between BEGIN and COMMIT
     owner.reserve(jobs.size() * 2);
     bool sent = PQsendQueryParams(c, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    // The fence first: a transaction of a replica that lost the lease changes nothing.
+    const std::int64_t epoch = fence_epoch.load(std::memory_order_acquire);
+    const bool fenced = epoch >= 0;
+    if (sent && fenced) {
+      params.integer(epoch);
+      sent = params.send(c, pg_stmt::kFence);
+    }
     for (std::size_t k = 0; sent && k < jobs.size(); ++k) {
       Job& job = batch[jobs[k]];
       if (auto* w = std::get_if<WriteJob>(&job)) {
@@ -339,6 +347,12 @@ struct PostgresStore::Impl {
     };
     PgResult begin = query_result(deadline, io_failed);
     if (!io_failed && !ok(begin.get())) note_failure(begin, std::nullopt);
+    if (fenced && !io_failed) {
+      PgResult fence = query_result(deadline, io_failed);
+      if (!io_failed && PQresultStatus(fence.get()) != PGRES_PIPELINE_ABORTED && !ok(fence.get())) {
+        note_failure(fence, std::nullopt);
+      }
+    }
     for (std::size_t i = 0; i < owner.size() && !io_failed; ++i) {
       PgResult r = query_result(deadline, io_failed);
       if (io_failed) break;
@@ -533,6 +547,10 @@ bool PostgresStore::writable() const noexcept { return impl_->ok_to_write.load()
 std::string PostgresStore::last_write_error() const {
   std::lock_guard lock(impl_->error_mu);
   return impl_->last_error;
+}
+
+void PostgresStore::set_fence(std::optional<std::int64_t> epoch) noexcept {
+  impl_->fence_epoch.store(epoch ? *epoch : -1, std::memory_order_release);
 }
 
 PostgresStoreStats PostgresStore::stats() const noexcept {

@@ -61,6 +61,7 @@ enum class Errc {
   ledger_full,       ///< the disk or database is full
   ledger_corrupt,    ///< the ledger failed an integrity check
   ledger_schema,     ///< the ledger schema is newer than this binary understands
+  ledger_fenced,     ///< a shared ledger refused a write: this replica no longer holds the leader lease
   state_dir_locked,  ///< another process holds the state directory
 
   // destinations

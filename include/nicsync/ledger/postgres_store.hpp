@@ -67,7 +67,7 @@ struct PostgresStoreStats {
 class PostgresStore final : public Store {
  public:
   /// The schema this binary writes; a ledger schema with a higher version is refused.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   /// Connects (waiting up to `open_wait` for a server that is starting), creates or migrates
   /// the schema and starts the writer thread. Blocks. Errors: `ledger_io` (unreachable, login
@@ -97,6 +97,12 @@ class PostgresStore final : public Store {
   void close() override;
 
   [[nodiscard]] PostgresStoreStats stats() const noexcept;
+
+  /// Replicas: from now on every transaction first checks that `epoch` is the current leader
+  /// lease and has not run out (by the database's clock), holding the lease row until it
+  /// commits; otherwise it changes nothing and its writes fail with `ledger_fenced`. Nothing:
+  /// no check (a standby writes nothing; a single daemon without replicas).
+  void set_fence(std::optional<std::int64_t> epoch) noexcept;
 
   struct Impl;
 
