@@ -110,22 +110,50 @@ asio::awaitable<void> Engine::stop(std::chrono::milliseconds grace) {
   impl->notify_change();
 }
 
+namespace {
+
+PairView view_of(const Pair& p) {
+  PairView v{p.config.full(), p.record(), p.in_flight, std::nullopt, false};
+  if (p.target) {
+    v.target = p.target->version;
+    v.target_forced = p.target->force;
+  }
+  v.written_at = p.written_at();
+  v.vault_version = p.observed_number;
+  v.versions_behind = p.versions_behind();
+  return v;
+}
+
+}  // namespace
+
 std::vector<PairView> Engine::snapshot() const {
   std::vector<PairView> out;
   out.reserve(impl_->pairs.size());
-  for (const auto& p : impl_->pairs) {
-    PairView v{p->config.full(), p->record(), p->in_flight, std::nullopt, false};
-    if (p->target) {
-      v.target = p->target->version;
-      v.target_forced = p->target->force;
-    }
-    out.push_back(std::move(v));
-  }
+  for (const auto& p : impl_->pairs) out.push_back(view_of(*p));
   std::sort(out.begin(), out.end(), [](const PairView& a, const PairView& b) {
     return std::tie(a.config.gstin, a.config.destination) < std::tie(b.config.gstin, b.config.destination);
   });
   return out;
 }
+
+std::size_t Engine::pair_count() const noexcept { return impl_->pairs.size(); }
+
+PairBrief Engine::brief(std::size_t i) const {
+  const Pair& p = *impl_->pairs.at(i);
+  const PairProgress& progress = p.progress;
+  PairBrief b;
+  b.gstin = p.config.gstin.str();
+  b.destination = p.config.destination();
+  b.state = progress.state;
+  b.attempts = progress.attempts;
+  b.next_attempt_at = progress.next_attempt_at;
+  b.written_at = p.written_at();
+  b.versions_behind = p.versions_behind();
+  if (progress.error) b.error_code = progress.error->code;
+  return b;
+}
+
+PairView Engine::view(std::size_t i) const { return view_of(*impl_->pairs.at(i)); }
 
 std::map<std::string, LaneMetrics> Engine::lane_metrics() const {
   std::map<std::string, LaneMetrics> out;

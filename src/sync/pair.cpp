@@ -1,6 +1,8 @@
 #include "sync/pair.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -71,6 +73,45 @@ std::shared_ptr<const HeldConfig::Shared> HeldConfig::Interner::get(const PairCo
 
 void HeldConfig::Interner::prune() {
   std::erase_if(known_, [](const auto& p) { return p.use_count() == 1; });
+}
+
+namespace {
+
+// Lineages are only compared for equality; 16 bits of their hash do (a collision makes a
+// recreated key look like the old one for the versions_behind count, and nothing else).
+std::uint16_t lineage_tag(const Lineage& lineage) {
+  const std::size_t h = std::hash<std::string_view>{}(lineage.text());
+  return static_cast<std::uint16_t>(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
+}
+
+}  // namespace
+
+void Pair::note_observed(const Observation& obs) {
+  const bool readable = obs.version.state == SourceState::present && obs.kv == KvVersion::v2;
+  observed_number = readable ? static_cast<std::int32_t>(std::clamp<std::int64_t>(
+                                   obs.version.number, 0, std::numeric_limits<std::int32_t>::max()))
+                             : 0;
+  observed_lineage_tag = readable ? lineage_tag(obs.version.lineage) : 0;
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(obs.written_at.time_since_epoch()).count();
+  observed_written_s =
+      obs.version.state == SourceState::present && s > 0
+          ? static_cast<std::uint32_t>(std::min<std::int64_t>(s, std::numeric_limits<std::uint32_t>::max()))
+          : 0;
+}
+
+SystemTime Pair::written_at() const {
+  if (observed_written_s == 0) return {};
+  return SystemTime(std::chrono::seconds(observed_written_s));
+}
+
+std::int64_t Pair::versions_behind() const {
+  if (observed_number <= 0) return 0;
+  if (!progress.applied) return 1;
+  const VersionId& applied = progress.applied->version;
+  if (lineage_tag(applied.lineage) != observed_lineage_tag) return 1;
+  // Lower than the applied number within "one" lineage: a new lineage whose tag collided.
+  const std::int64_t behind = observed_number - applied.number;
+  return behind < 0 ? 1 : behind;
 }
 
 std::string Pair::describe() const {

@@ -115,7 +115,13 @@ struct Pair {
   bool removed = false;
   bool kept = false;   // set_pairs: still mapped
   bool dirty = false;  // progress changed but its ledger write failed
+  // What Vault holds now, from every observation (not only news), for the credential's age and
+  // versions_behind: a 16-bit tag of the current version's lineage (in the padding here), its
+  // number and its write time in seconds since the epoch. 8 bytes more a pair.
+  std::uint16_t observed_lineage_tag = 0;
   std::uint64_t retry_generation = 0;
+  std::int32_t observed_number = 0;      // 0: not observed, KV v1 or unreadable
+  std::uint32_t observed_written_s = 0;  // 0: unknown
   std::optional<SteadyTime> due;
   std::optional<SystemTime> unsynced_since;
   boost::asio::cancellation_signal cancel;
@@ -127,6 +133,11 @@ struct Pair {
   }
   /// "gstin=… destination=…" for log lines.
   [[nodiscard]] std::string describe() const;
+  /// Takes note of what Vault holds now (every observation of the pair's key).
+  void note_observed(const Observation& obs);
+  [[nodiscard]] SystemTime written_at() const;
+  /// See PairView::versions_behind.
+  [[nodiscard]] std::int64_t versions_behind() const;
 };
 
 using PairPtr = std::shared_ptr<Pair>;

@@ -29,6 +29,7 @@ std::size_t Engine::Impl::observe(const Observation& obs) {
 }
 
 void Engine::Impl::apply(const PairPtr& p, const Observation& obs) {
+  p->note_observed(obs);
   const PairProgress& progress = p->progress;
   PairPosition position;
   position.state = progress.state;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -63,6 +64,29 @@ struct PairView {
   /// Newest version observed but not yet dealt with (what the pair is working towards).
   std::optional<VersionId> target;
   bool target_forced = false;
+  /// When Vault wrote the key's current version (its `created_time`), from the newest
+  /// observation; epoch when unknown (not observed yet, KV v1, or not readable).
+  std::chrono::system_clock::time_point written_at{};
+  /// The key's current version in Vault as last observed (0: not observed, KV v1 or unreadable).
+  std::int64_t vault_version = 0;
+  /// Versions the destination lags behind Vault: within one lineage, Vault's current version
+  /// minus the applied one; a key recreated since (a new lineage), or one never delivered,
+  /// counts 1 until delivered; an unreadable current version counts 0 (nothing to deliver).
+  std::int64_t versions_behind = 0;
+};
+
+/// A few fields of one pair, read in place: what the status page filters, sorts and counts by
+/// without copying 100,000 pairs. The views point into the engine: valid until the pairs change
+/// (use them before the next co_await).
+struct PairBrief {
+  std::string_view gstin;
+  std::string_view destination;
+  ledger::PairState state = ledger::PairState::pending;
+  int attempts = 0;
+  std::chrono::system_clock::time_point next_attempt_at{};
+  std::chrono::system_clock::time_point written_at{};  ///< as PairView::written_at
+  std::int64_t versions_behind = 0;                    ///< as PairView::versions_behind
+  std::string_view error_code;                         ///< empty while there is no error
 };
 
 /// Counters per destination.
@@ -107,6 +131,11 @@ class Engine {
   boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);
 
   [[nodiscard]] std::vector<PairView> snapshot() const;
+  /// Number of pairs; `brief(i)` and `view(i)` give pair i (0 ≤ i < pair_count()) in (destination,
+  /// GSTIN) order, without copying the others. Indices hold until the pairs change.
+  [[nodiscard]] std::size_t pair_count() const noexcept;
+  [[nodiscard]] PairBrief brief(std::size_t i) const;
+  [[nodiscard]] PairView view(std::size_t i) const;
   [[nodiscard]] std::map<std::string, LaneMetrics> lane_metrics() const;
   /// Pairs per state.
   [[nodiscard]] std::map<ledger::PairState, std::size_t> state_counts() const;
