@@ -264,6 +264,7 @@ void read_sync(TableReader& t, SyncConfig& s) {
     s.history_retention = std::chrono::duration_cast<std::chrono::hours>(*d);
   }
   if (auto d = t.duration("stop_grace", 0ms, 10min)) s.stop_grace = *d;
+  if (auto d = t.duration("max_credential_age", 0ms, 3650 * kDay)) s.max_credential_age = *d;
   if (s.backoff.cap < s.backoff.base) t.error("backoff_cap", "must not be shorter than backoff_base");
   t.finish();
 }

@@ -97,6 +97,17 @@ TEST(Config, DefaultsWhenEmpty) {
   EXPECT_EQ(c->watch.poll_interval, std::chrono::seconds(60));
   EXPECT_EQ(c->sync.backoff.base, std::chrono::seconds(1));
   EXPECT_EQ(c->sync.backoff.cap, std::chrono::minutes(5));
+  EXPECT_EQ(c->sync.max_credential_age.count(), 0) << "off unless set";
+}
+
+TEST(Config, MaxCredentialAge) {
+  auto c = parse_config("[sync]\nmax_credential_age = \"90d\"\n", "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->sync.max_credential_age, std::chrono::hours(24 * 90));
+  auto bad = parse_config("[sync]\nmax_credential_age = \"ninety days\"\n", "t.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("t.toml:2"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("sync.max_credential_age"), std::string::npos) << bad.error().message;
 }
 
 TEST(Config, ReadsEverySection) {

@@ -62,6 +62,8 @@ struct SyncConfig {
   std::chrono::hours history_retention{24 * 90};
   /// How long in-flight pushes may finish after SIGTERM before they are cancelled.
   std::chrono::milliseconds stop_grace{10'000};
+  /// A credential whose Vault version is older than this is a warning (0 = off).
+  std::chrono::milliseconds max_credential_age{0};
 };
 
 enum class LedgerBackend { sqlite, postgresql };
