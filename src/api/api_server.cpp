@@ -1,12 +1,15 @@
 #include "nicsync/api/api_server.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "nicsync/api/status_page.hpp"
 #include "nicsync/core/build_info.hpp"
+#include "nicsync/core/error_hint.hpp"
 #include "nicsync/core/timestamp.hpp"
 #include "nicsync/http/server.hpp"
 
@@ -36,6 +39,80 @@ http::ServerResponse json_response(int status, const json::value& body) {
 
 http::ServerResponse error_response(int status, std::string message) {
   return json_response(status, json::object{{"error", std::move(message)}});
+}
+
+// What /v1/status and nicsync_warnings list: the hook's warnings and credentials too old.
+std::vector<std::string> all_warnings(const ApiHooks& hooks, const Freshness& fresh) {
+  std::vector<std::string> out = hooks.warnings ? hooks.warnings() : std::vector<std::string>{};
+  if (fresh.too_old > 0) {
+    out.push_back(
+        fmt::format("{} credential(s) were written to Vault more than {} ago ([sync] max_credential_age): change the "
+                    "password at the e-invoice portal, then write it to Vault as a new version",
+                    fresh.too_old, human_duration(fresh.max_age)));
+  }
+  return out;
+}
+
+// The page's policy: its own stylesheet and script, fetches of itself, nothing else; no
+// framing, no forms elsewhere.
+constexpr std::string_view kPagePolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+http::ServerResponse page_response(int status, std::string body, std::string content_type) {
+  auto r = http::ServerResponse::text(status, std::move(body), std::move(content_type));
+  r.headers.push_back({"Content-Security-Policy", std::string(kPagePolicy)});
+  r.headers.push_back({"X-Content-Type-Options", "nosniff"});
+  r.headers.push_back({"X-Frame-Options", "DENY"});
+  r.headers.push_back({"Referrer-Policy", "no-referrer"});
+  r.headers.push_back({"Cross-Origin-Opener-Policy", "same-origin"});
+  r.headers.push_back({"Cross-Origin-Resource-Policy", "same-origin"});
+  r.headers.push_back({"Cache-Control", "no-store"});
+  return r;
+}
+
+http::ServerResponse html_response(int status, std::string body) {
+  return page_response(status, std::move(body), "text/html; charset=utf-8");
+}
+
+// Standard base64 (RFC 4648, padding optional); nothing for anything else.
+std::optional<std::string> base64_decode(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() > 4096 || in.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() * 3 / 4);
+  unsigned bits = 0;
+  int count = 0;
+  for (char c : in) {
+    const int v = value(c);
+    if (v < 0) {
+      secure_wipe(out);
+      return std::nullopt;
+    }
+    bits = (bits << 6) | static_cast<unsigned>(v);
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out.push_back(static_cast<char>((bits >> count) & 0xffu));
+    }
+  }
+  return out;
+}
+
+bool scheme_is(std::string_view header, std::string_view scheme) {
+  if (header.size() <= scheme.size() || header[scheme.size()] != ' ') return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -98,8 +175,17 @@ std::string render_metrics(const sync::Engine& engine, const ApiHooks& hooks) {
             "Pushes redone because the previous run stopped before recording their outcome.", {},
             static_cast<double>(engine.redeliveries_after_crash()));
   w.gauge("nicsync_ledger_writable", "1 while the ledger accepts writes.", {}, engine.ledger_writable() ? 1 : 0);
+  const Freshness fresh = freshness(engine, hooks, std::chrono::system_clock::now());
   w.gauge("nicsync_warnings", "Problems needing an operator that do not stop the daemon (see /v1/status).", {},
-          hooks.warnings ? static_cast<double>(hooks.warnings().size()) : 0.0);
+          static_cast<double>(all_warnings(hooks, fresh).size()));
+  w.gauge("nicsync_credential_age_seconds_max",
+          "Age of the oldest credential: since Vault wrote the current version of a pair's key.", {},
+          static_cast<double>(fresh.oldest.count()));
+  w.gauge("nicsync_credentials_too_old", "Pairs whose credential is older than [sync] max_credential_age (0 if off).",
+          {}, static_cast<double>(fresh.too_old));
+  w.gauge("nicsync_versions_behind",
+          "Vault versions not yet at their destination, summed over pairs (a recreated key counts 1).", {},
+          static_cast<double>(fresh.versions_behind));
   for (const auto& [name, m] : engine.lane_metrics()) {
     for (const char* outcome : {"applied", "unchanged", "failed", "parked", "rejected", "source_deleted"}) {
       auto it = m.outcomes.find(outcome);
@@ -126,6 +212,8 @@ std::string render_metrics(const sync::Engine& engine, const ApiHooks& hooks) {
 }
 
 json::object render_status(const sync::Engine& engine, const ApiHooks& hooks) {
+  const auto now = std::chrono::system_clock::now();
+  const Freshness fresh = freshness(engine, hooks, now);
   json::object out;
   out["version"] = build_info::kVersion;
   std::vector<std::string> reasons = hooks.not_ready_reasons ? hooks.not_ready_reasons() : std::vector<std::string>{};
@@ -134,10 +222,24 @@ json::object render_status(const sync::Engine& engine, const ApiHooks& hooks) {
   for (auto& r : reasons) why.emplace_back(std::move(r));
   out["not_ready_reasons"] = std::move(why);
   json::array warnings;
-  if (hooks.warnings) {
-    for (auto& w : hooks.warnings()) warnings.emplace_back(std::move(w));
-  }
+  for (auto& w : all_warnings(hooks, fresh)) warnings.emplace_back(std::move(w));
   out["warnings"] = std::move(warnings);
+  if (hooks.vault) {
+    const VaultInfo v = hooks.vault();
+    out["vault"] = json::object{{"address", v.address},
+                                {"token_valid", v.token_valid},
+                                {"token_ttl_seconds", v.token_ttl ? json::value(v.token_ttl->count()) : nullptr},
+                                {"problem", v.problem}};
+  }
+  if (hooks.change_feed) out["change_feed"] = hooks.change_feed();
+  if (hooks.role) {
+    if (auto role = hooks.role(); !role.empty()) out["role"] = std::move(role);
+  }
+  out["credentials"] =
+      json::object{{"max_age_seconds", fresh.max_age.count() > 0 ? json::value(fresh.max_age.count()) : nullptr},
+                   {"oldest_age_seconds", fresh.known > 0 ? json::value(fresh.oldest.count()) : nullptr},
+                   {"too_old", fresh.too_old},
+                   {"versions_behind", fresh.versions_behind}};
   json::object counts;
   const auto c = engine.state_counts();
   for (auto s : kAllStates) {
@@ -146,13 +248,21 @@ json::object render_status(const sync::Engine& engine, const ApiHooks& hooks) {
   }
   out["counts"] = std::move(counts);
   json::object lanes;
+  const auto infos = hooks.destinations ? hooks.destinations() : std::vector<DestinationInfo>{};
   for (const auto& [name, m] : engine.lane_metrics()) {
-    lanes[name] = json::object{
+    json::object lane{
         {"breaker", m.breaker_state}, {"in_flight", m.in_flight}, {"pushing", m.pushing}, {"queued", m.queued}};
+    for (const auto& d : infos) {
+      if (d.name != name) continue;
+      lane["kind"] = d.kind;
+      lane["rate_limit"] = d.rate_limit;
+      lane["concurrency"] = d.concurrency;
+      lane["token_calls_left_today"] = d.token_calls_left_today >= 0 ? json::value(d.token_calls_left_today) : nullptr;
+    }
+    lanes[name] = std::move(lane);
   }
   out["destinations"] = std::move(lanes);
   json::array pairs;
-  const auto now = std::chrono::system_clock::now();
   for (const auto& v : engine.snapshot()) {
     const auto& r = v.record;
     json::object p;
@@ -171,6 +281,19 @@ json::object render_status(const sync::Engine& engine, const ApiHooks& hooks) {
     // The version the pair works towards, when it is a readable one.
     const bool target = v.target && v.target->state == SourceState::present;
     p["target_version"] = target ? json::value(v.target->number) : json::value(nullptr);
+    p["vault_version"] = v.vault_version > 0 ? json::value(v.vault_version) : json::value(nullptr);
+    p["versions_behind"] = v.versions_behind;
+    if (v.written_at != std::chrono::system_clock::time_point{}) {
+      const auto age =
+          std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(now - v.written_at).count());
+      p["written_at"] = format_rfc3339(v.written_at);
+      p["credential_age_seconds"] = age;
+      p["too_old"] = fresh.max_age.count() > 0 && age > fresh.max_age.count();
+    } else {
+      p["written_at"] = nullptr;
+      p["credential_age_seconds"] = nullptr;
+      p["too_old"] = false;
+    }
     p["in_flight"] = v.in_flight;
     p["attempts"] = r.attempts;
     p["next_attempt_at"] = r.state == PairState::retrying ? time_or_null(r.next_attempt_at) : json::value(nullptr);
@@ -181,6 +304,9 @@ json::object render_status(const sync::Engine& engine, const ApiHooks& hooks) {
                                      {"code", r.last_error_code},
                                      {"provider_code", r.last_error_provider},
                                      {"message", r.last_error_message}};
+      const ErrorHint h = error_hint_or_general(r.last_error_code);
+      p["last_error"].as_object()["hint"] = h.hint;
+      p["last_error"].as_object()["next_action"] = h.next_action;
     }
     pairs.emplace_back(std::move(p));
   }
@@ -201,16 +327,65 @@ struct ApiServer::Impl {
   bool authorized(const http::ServerRequest& r) const {
     if (!options.bearer_token) return false;
     auto h = r.header("Authorization");
-    if (!h || !h->starts_with("Bearer ")) return false;
+    if (!h || !scheme_is(*h, "bearer")) return false;
     return Secret(h->substr(7)) == *options.bearer_token;
   }
 
+  // What a browser can send after its login prompt: HTTP Basic, any user name, the API token
+  // as the password. Reads only: a browser sends it by itself with every request to this
+  // origin, including ones another site makes it send, so it must never start a sync.
+  bool authorized_for_reads(const http::ServerRequest& r) const {
+    if (authorized(r)) return true;
+    if (!options.bearer_token) return false;
+    auto h = r.header("Authorization");
+    if (!h || !scheme_is(*h, "basic")) return false;
+    auto decoded = base64_decode(h->substr(6));
+    if (!decoded) return false;
+    const auto colon = decoded->find(':');
+    const bool ok =
+        colon != std::string::npos && Secret(std::string_view(*decoded).substr(colon + 1)) == *options.bearer_token;
+    secure_wipe(*decoded);
+    return ok;
+  }
+
+  bool reads_need_token() const { return options.require_token_for_reads || (!loopback && !options.allow_insecure); }
+
   // Reads need the token off loopback unless the operator allowed otherwise.
   std::optional<http::ServerResponse> guard_read(const http::ServerRequest& r) const {
-    const bool required = options.require_token_for_reads || (!loopback && !options.allow_insecure);
-    if (!required || authorized(r)) return std::nullopt;
+    if (!reads_need_token() || authorized_for_reads(r)) return std::nullopt;
     auto resp = error_response(401, "this endpoint needs the API bearer token (Authorization: Bearer ...)");
     resp.headers.push_back({"WWW-Authenticate", "Bearer"});
+    return resp;
+  }
+
+  // On loopback any page the local browser opens can reach the listener, also under a name
+  // its author's DNS points at 127.0.0.1 (DNS rebinding): such a request carries that name as
+  // Host. Pages are served to loopback names only.
+  bool host_allowed(const http::ServerRequest& r) const {
+    if (!loopback) return true;
+    auto h = r.header("Host");
+    if (!h || h->empty() || h->size() > 300) return false;
+    std::string_view host = *h;
+    if (host.starts_with('[')) {
+      const auto close = host.find(']');
+      if (close == std::string_view::npos || (close + 1 < host.size() && host[close + 1] != ':')) return false;
+      host = host.substr(1, close - 1);
+    } else if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+      host = host.substr(0, colon);
+    }
+    return http::is_loopback_host(host);
+  }
+
+  // The page's access rules: a loopback Host, then what /v1/status asks, with a challenge a
+  // browser answers with its login prompt. A refusal says nothing more.
+  std::optional<http::ServerResponse> guard_page(const http::ServerRequest& r) const {
+    if (!host_allowed(r)) {
+      return page_response(421, "this page is served only to loopback host names (127.0.0.1, localhost, [::1])\n",
+                           "text/plain; charset=utf-8");
+    }
+    if (!reads_need_token() || authorized_for_reads(r)) return std::nullopt;
+    auto resp = page_response(401, "unauthorized\n", "text/plain; charset=utf-8");
+    resp.headers.push_back({"WWW-Authenticate", "Basic realm=\"nicsyncd\", charset=\"UTF-8\""});
     return resp;
   }
 
@@ -241,6 +416,44 @@ struct ApiServer::Impl {
     router.add("POST", "/v1/sync", [this](const http::ServerRequest& r) -> asio::awaitable<http::ServerResponse> {
       co_return co_await trigger(r);
     });
+    router.add("GET", "/", [this](const http::ServerRequest& r) -> asio::awaitable<http::ServerResponse> {
+      if (auto denied = guard_page(r)) co_return *denied;
+      auto query = parse_page_query(r.query);
+      if (!query) co_return html_response(400, render_error_page(400, query.error().message));
+      co_return html_response(200, render_status_page(engine, hooks, *query, std::chrono::system_clock::now()));
+    });
+    router.add_prefix("GET", "/gstin/", [this](const http::ServerRequest& r) -> asio::awaitable<http::ServerResponse> {
+      if (auto denied = guard_page(r)) co_return *denied;
+      co_return co_await gstin_page(r);
+    });
+    for (const char* asset : {"/static/page.css", "/static/page.js"}) {
+      router.add("GET", asset, [this, asset](const http::ServerRequest& r) -> asio::awaitable<http::ServerResponse> {
+        if (auto denied = guard_page(r)) co_return *denied;
+        const bool css = std::string_view(asset).ends_with(".css");
+        co_return page_response(200, std::string(css ? page_css() : page_js()),
+                                css ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8");
+      });
+    }
+  }
+
+  asio::awaitable<http::ServerResponse> gstin_page(const http::ServerRequest& r) {
+    const std::string_view rest = std::string_view(r.path).substr(std::string_view("/gstin/").size());
+    std::optional<std::string> text;
+    if (rest.size() <= 64) text = http::percent_decode(rest);
+    auto gstin = text && !r.query.size() ? Gstin::parse(*text, GstinMode::sandbox)
+                                         : Result<Gstin>(Error(Errc::invalid_gstin, "not a GSTIN"));
+    if (!gstin) co_return html_response(400, render_error_page(400, "The address does not name a GSTIN."));
+    // Copies of this GSTIN's pairs only, taken before the ledger read gives the loop away.
+    std::vector<sync::PairView> pairs;
+    for (std::size_t i = 0, n = engine.pair_count(); i < n; ++i) {
+      if (engine.brief(i).gstin == gstin->str()) pairs.push_back(engine.view(i));
+    }
+    auto history = co_await engine.history(gstin->str(), 200);
+    if (pairs.empty() && history && history->empty()) {
+      co_return html_response(404, render_error_page(404, "No pair and no history for this GSTIN."));
+    }
+    co_return html_response(200,
+                            render_gstin_page(gstin->str(), pairs, history, hooks, std::chrono::system_clock::now()));
   }
 
   asio::awaitable<http::ServerResponse> history(const http::ServerRequest& r) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -16,6 +17,7 @@
 
 #include "app/runtime.hpp"
 #include "nicsync/app/cli.hpp"
+#include "nicsync/core/duration.hpp"
 #include "nicsync/core/timestamp.hpp"
 #include "nicsync/http/client.hpp"
 #include "nicsync/sys/hardening.hpp"
@@ -315,8 +317,15 @@ int command_status(const Config& config, const std::string& url_override, const 
   if (const auto* w = s.if_contains("warnings"); w && w->is_array()) {
     for (const auto& r : w->as_array()) std::cout << "  warning: " << cell(r) << "\n";
   }
-  std::vector<std::vector<std::string>> rows{
-      {"GSTIN", "DESTINATION", "STATE", "APPLIED", "PENDING", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"}};
+  std::vector<std::vector<std::string>> rows{{"GSTIN", "DESTINATION", "STATE", "APPLIED", "PENDING", "CREDENTIAL AGE",
+                                              "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"}};
+  // Each error code once, with what it means and what to do (the daemon's hint table).
+  struct Advice {
+    std::size_t pairs = 0;
+    std::string hint;
+    std::string next_action;
+  };
+  std::map<std::string, Advice> advice;
   for (const auto& p : s.at("pairs").as_array()) {
     const auto& o = p.as_object();
     std::string err = "-";
@@ -325,11 +334,29 @@ int command_status(const Config& config, const std::string& url_override, const 
       err = cell(e.at("code"));
       if (!e.at("provider_code").as_string().empty()) err += " " + cell(e.at("provider_code"));
       err += ": " + cell(e.at("message"));
+      auto& a = advice[cell(e.at("code"))];
+      ++a.pairs;
+      if (const auto* h = e.if_contains("hint")) a.hint = cell(*h);
+      if (const auto* n = e.if_contains("next_action")) a.next_action = cell(*n);
+    }
+    std::string age = "-";
+    if (const auto* a = o.if_contains("credential_age_seconds"); a && a->is_int64()) {
+      age = format_duration(std::chrono::seconds(a->as_int64()));
+      if (const auto* old = o.if_contains("too_old"); old && old->is_bool() && old->as_bool()) age += " (too old)";
     }
     rows.push_back({cell(o.at("gstin")), cell(o.at("destination")), cell(o.at("state")), cell(o.at("applied_version")),
-                    cell(o.at("pending_version")), cell(o.at("attempts")), cell(o.at("next_attempt_at")), err});
+                    cell(o.at("pending_version")), age, cell(o.at("attempts")), cell(o.at("next_attempt_at")), err});
   }
   print_table(rows);
+  if (!advice.empty()) {
+    std::cout << "\nWhat to do:\n";
+    for (const auto& [code, a] : advice) {
+      std::cout << "  " << code << " (" << a.pairs << (a.pairs == 1 ? " pair" : " pairs") << ")";
+      if (!a.hint.empty()) std::cout << ": " << a.hint;
+      std::cout << "\n";
+      if (!a.next_action.empty()) std::cout << "    -> " << a.next_action << "\n";
+    }
+  }
   std::cout << "\n";
   for (const auto& [state, count] : s.at("counts").as_object()) std::cout << state << "=" << cell(count) << " ";
   std::cout << "\n";

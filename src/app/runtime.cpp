@@ -17,6 +17,7 @@
 
 #include "app/sealed_token_stash.hpp"
 #include "nicsync/core/duration.hpp"
+#include "nicsync/core/text.hpp"
 #include "nicsync/sync/news.hpp"
 
 namespace nicsync::app {
@@ -366,6 +367,37 @@ Result<void> Runtime::start_api() {
   hooks.warnings = [this] { return warnings(); };
   hooks.extra_metrics = [this](api::MetricsWriter& w) { add_metrics(w); };
   hooks.trigger = [this](api::TriggerRequest r) { return trigger(std::move(r), std::chrono::seconds(60)); };
+  // What the status page and /v1/status show beyond the engine: read from where it lives.
+  hooks.vault = [this] {
+    const auto ts = vault_->token_state();
+    api::VaultInfo v{redact_url(config_.vault.address), ts.valid, std::nullopt,
+                     ts.last_error ? ts.last_error->describe() : std::string()};
+    if (ts.valid && ts.expires_at) {
+      v.token_ttl =
+          std::max(std::chrono::seconds{0},
+                   std::chrono::duration_cast<std::chrono::seconds>(*ts.expires_at - std::chrono::system_clock::now()));
+    }
+    return v;
+  };
+  hooks.change_feed = [this] {
+    const auto& w = config_.watch;
+    return watcher_->stats().events_active
+               ? fmt::format("Vault events, and a full read every {}", format_duration(w.resync_interval))
+               : fmt::format("polling every {}", format_duration(w.poll_interval));
+  };
+  hooks.destinations = [this] {
+    std::vector<api::DestinationInfo> out;
+    for (const auto& d : config_.destinations) {
+      auto it = destinations_.find(d.name);
+      const auto left = it == destinations_.end() ? -1 : it->second->stats().token_requests_left_today;
+      out.push_back(
+          {d.name, std::string(d.kind()), d.lane.rate_per_second, d.lane.concurrency, static_cast<int>(left)});
+    }
+    return out;
+  };
+  hooks.max_credential_age = [this] {
+    return std::chrono::duration_cast<std::chrono::seconds>(config_.sync.max_credential_age);
+  };
   api_ = std::make_unique<api::ApiServer>(ex_, std::move(o), *engine_, std::move(hooks));
   return api_->start();
 }

@@ -63,6 +63,23 @@ struct TriggerReport {
   std::vector<std::string> errors;  ///< per-GSTIN problems (unknown GSTIN, Vault read failed, ...)
 };
 
+/// The Vault connection as /v1/status and the status page show it.
+struct VaultInfo {
+  std::string address;  ///< without any credentials in it
+  bool token_valid = false;
+  std::optional<std::chrono::seconds> token_ttl;  ///< nothing: the token does not expire, or unknown
+  std::string problem;                            ///< why it is not authenticated, if it is not
+};
+
+/// A destination's settings and provider counters (the engine's lane holds the rest).
+struct DestinationInfo {
+  std::string name;
+  std::string kind;                 ///< "cleartax", "webhook"
+  double rate_limit = 0;            ///< pushes a second; 0 = unlimited
+  int concurrency = 0;              ///< pushes at once
+  int token_calls_left_today = -1;  ///< ClearTax's daily access-token budget; -1 = not applicable
+};
+
 /// What the API needs from the rest of the daemon (wired by app).
 struct ApiHooks {
   /// Reasons the daemon is not ready (empty = ready): Vault token, ledger, first resync.
@@ -74,7 +91,28 @@ struct ApiHooks {
   std::function<void(MetricsWriter&)> extra_metrics;
   /// Reads the listed GSTINs from Vault now and delivers them; completes with what happened.
   std::function<boost::asio::awaitable<Result<TriggerReport>>(TriggerRequest)> trigger;
+  /// The Vault connection and the token's lifetime.
+  std::function<VaultInfo()> vault;
+  /// How changes reach the daemon, one line: "polling every 1m", "Vault events", ...
+  std::function<std::string()> change_feed;
+  /// This daemon's role among replicas; empty while there are none.
+  std::function<std::string()> role;
+  /// Every configured destination.
+  std::function<std::vector<DestinationInfo>()> destinations;
+  /// `[sync] max_credential_age`: older credentials are a warning (zero or unset = off).
+  std::function<std::chrono::seconds()> max_credential_age;
 };
+
+/// Credential freshness over every pair, from the write time of each key's current version.
+struct Freshness {
+  std::size_t known = 0;             ///< pairs whose current version's write time is known
+  std::chrono::seconds oldest{0};    ///< age of the oldest of them
+  std::chrono::seconds max_age{0};   ///< the limit (0 = off)
+  std::size_t too_old = 0;           ///< pairs older than the limit
+  std::int64_t versions_behind = 0;  ///< summed over the pairs
+};
+/// One pass over the engine's pairs.
+Freshness freshness(const sync::Engine& engine, const ApiHooks& hooks, std::chrono::system_clock::time_point now);
 
 /// The listener's settings for `options`: small header and body limits (the API takes tiny JSON
 /// bodies) and short timeouts.
