@@ -40,7 +40,7 @@ ul.reasons,ul.warnings{margin:.2rem 0;padding-left:1.2rem}ul.warnings li{color:v
 .scroll{overflow-x:auto;border:1px solid var(--line);border-radius:.4rem;background:var(--card)}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{padding:.4rem .6rem;text-align:left;vertical-align:top;border-bottom:1px solid var(--line)}
-th{background:var(--head);font-weight:600;white-space:nowrap}
+th{background:var(--head);font-weight:600;white-space:nowrap}th a{text-decoration:none}th[aria-sort] a::after{content:" \25BE"}
 tr:last-child td{border-bottom:0}
 .gstin,.mono,.code{font-family:"DejaVu Sans Mono",monospace}
 .state{font-weight:600;white-space:nowrap}

@@ -259,6 +259,21 @@ constexpr std::string_view kPairHead =
     "<thead><tr><th>GSTIN</th><th>Destination</th><th>State</th><th>Applied</th><th>Pending</th>"
     "<th>Vault wrote it</th><th>Behind</th><th>Attempts</th><th>Next attempt</th><th>Last error</th></tr></thead>";
 
+// The same head with links that order the table by a column (keeping the filter).
+std::string sortable_head(const PageQuery& q) {
+  auto th = [&](std::string_view label, PageSort sort) {
+    PageQuery as = q;
+    as.sort = sort;
+    as.page = 1;
+    return fmt::format("<th{}><a href=\"{}\">{}</a></th>", q.sort == sort ? " aria-sort=\"ascending\"" : "",
+                       html_escape(page_query_string(as)), label);
+  };
+  return "<thead><tr>" + th("GSTIN", PageSort::gstin) + th("Destination", PageSort::destination) +
+         th("State", PageSort::problems) + "<th>Applied</th><th>Pending</th>" + th("Vault wrote it", PageSort::age) +
+         "<th>Behind</th>" + th("Attempts", PageSort::attempts) + th("Next attempt", PageSort::next_attempt) +
+         "<th>Last error</th></tr></thead>";
+}
+
 void pager(std::string& out, const PageQuery& q, const PairListing& l) {
   const std::size_t page = std::min(q.page, l.pages);
   out += "<nav class=\"pager\">";
@@ -322,7 +337,7 @@ std::string render_status_page(const sync::Engine& engine, const ApiHooks& hooks
       "<section class=\"pairs\"><h2>Pairs <span id=\"matched\" data-matched=\"{}\" data-total=\"{}\">{} of {}</span>"
       "</h2><div class=\"scroll\"><table id=\"pairs\">",
       listing.matched, engine.pair_count(), listing.matched, engine.pair_count());
-  out += kPairHead;
+  out += sortable_head(query);
   out += "<tbody>";
   for (std::size_t i : listing.rows) pair_row(out, engine.view(i), fresh.max_age, now);
   if (listing.rows.empty()) out += "<tr><td colspan=\"10\" class=\"empty\">No pair matches.</td></tr>";

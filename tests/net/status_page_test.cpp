@@ -222,6 +222,8 @@ TEST_F(StatusPageTest, UrlsAreBoundedAndValidated) {
   EXPECT_NE(filtered.body.find("data-gstin=\"" + kG1.str() + "\""), std::string::npos);
   EXPECT_EQ(filtered.body.find("data-gstin=\"" + kG2.str() + "\""), std::string::npos);
   EXPECT_NE(filtered.body.find("value=\"07AAF\""), std::string::npos) << "the filter keeps its text";
+  EXPECT_NE(filtered.body.find("href=\"/?q=07AAF&amp;state=in_sync&amp;sort=gstin\""), std::string::npos)
+      << "a column's order keeps the filter";
   auto problems = get("/?state=problems");
   EXPECT_EQ(problems.body.find("data-gstin=\"" + kG1.str() + "\""), std::string::npos);
   EXPECT_NE(problems.body.find("data-gstin=\"" + kG3.str() + "\""), std::string::npos);
