@@ -52,16 +52,16 @@ int main(int argc, char** argv) {
   }
   asio::io_context io;
   ManualClock clock;
-  testing::MemoryStore store{io.get_executor()};
-  testing::FakeReader reader;
-  auto dest = std::make_shared<testing::FakeDestination>("cleartax", io.get_executor(), store);
-  sync::Engine engine{io.get_executor(), store, reader, testing::test_fingerprint, clock};
+  nicsync::testing::MemoryStore store{io.get_executor()};
+  nicsync::testing::FakeReader reader;
+  auto dest = std::make_shared<nicsync::testing::FakeDestination>("cleartax", io.get_executor(), store);
+  sync::Engine engine{io.get_executor(), store, reader, nicsync::testing::test_fingerprint, clock};
   engine.set_destinations({{dest, sync::LanePolicy{}}});
   std::vector<sync::PairConfig> configs;
   std::vector<Gstin> gstins;
   for (int i = 0; i < pairs; ++i) {
     gstins.push_back(Gstin::parse(sandbox_gstin(i), GstinMode::sandbox).value());
-    configs.push_back({"cleartax", gstins.back(), {testing::path_of(gstins.back())}});
+    configs.push_back({"cleartax", gstins.back(), {nicsync::testing::path_of(gstins.back())}});
   }
   if (auto r = engine.set_pairs(std::move(configs)); !r) {
     std::fprintf(stderr, "set_pairs: %s\n", r.error().describe().c_str());
@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < pairs; ++i) {
     Observation o;
-    o.path = testing::path_of(gstins[static_cast<std::size_t>(i)]);
+    o.path = nicsync::testing::path_of(gstins[static_cast<std::size_t>(i)]);
     o.version = VersionId{1, Lineage("2025-01-01T00:00:00Z")};
     o.written_at = now - std::chrono::hours(24 * (i % 200));
     engine.observe(o);
@@ -113,13 +113,13 @@ int main(int argc, char** argv) {
       req.query = q == std::string::npos ? std::string() : target.substr(q + 1);
       req.headers = {{"Host", "127.0.0.1:9464"}};
       const auto t0 = SteadyClock::now();
-      auto resp = testing::run_for(io, server.handle(std::move(req)), 120s);
+      auto resp = nicsync::testing::run_for(io, server.handle(std::move(req)), 120s);
       ms.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
       bytes = resp.body.size();
       status = resp.status;
     }
     std::printf("%-40s status %d  median %8.2f ms  worst %8.2f ms  %8zu bytes\n", target.c_str(), status,
-                testing::median(ms), *std::max_element(ms.begin(), ms.end()), bytes);
+                nicsync::testing::median(ms), *std::max_element(ms.begin(), ms.end()), bytes);
   };
   measure("/");
   measure("/?page=500");
