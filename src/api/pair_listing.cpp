@@ -20,6 +20,9 @@ using SystemTime = std::chrono::system_clock::time_point;
 namespace {
 
 constexpr std::size_t kMaxQueryBytes = 512;
+static_assert(std::tuple_size_v<decltype(PairListing::counts)> ==
+                  static_cast<std::size_t>(PairState::source_deleted) + 1,
+              "one count per pair state");
 constexpr std::size_t kMaxPage = 1'000'000;
 
 struct SortName {
@@ -157,14 +160,25 @@ PairListing list_pairs(const sync::Engine& engine, const PageQuery& query, std::
   const std::size_t n = engine.pair_count();
   const std::int64_t now_s = seconds_of(now);
   const std::int64_t limit_s = max_age.count();
+  Freshness& fresh = out.freshness;
+  fresh.max_age = std::max(max_age, std::chrono::seconds{0});
+  std::int64_t oldest = 0;
   std::vector<Key> keys;
   keys.reserve(query.gstin_text.empty() && !query.state && !query.problems_only ? n : 64);
   for (std::size_t i = 0; i < n; ++i) {
     const sync::PairBrief b = engine.brief(i);
+    const std::int64_t written_s = b.written_at == SystemTime{} ? 0 : seconds_of(b.written_at);
+    ++out.counts[std::min<std::size_t>(static_cast<std::size_t>(b.state), out.counts.size() - 1)];
+    fresh.versions_behind += b.versions_behind;
+    if (written_s > 0) {
+      ++fresh.known;
+      const std::int64_t age = std::max<std::int64_t>(0, now_s - written_s);
+      oldest = std::max(oldest, age);
+      if (limit_s > 0 && age > limit_s) ++fresh.too_old;
+    }
     if (query.state && b.state != *query.state) continue;
     if (query.problems_only && b.state == PairState::in_sync) continue;
     if (!query.gstin_text.empty() && b.gstin.find(query.gstin_text) == std::string_view::npos) continue;
-    const std::int64_t written_s = b.written_at == SystemTime{} ? 0 : seconds_of(b.written_at);
     Key k;
     k.index = static_cast<std::uint32_t>(i);
     k.gstin = b.gstin;
@@ -186,13 +200,16 @@ PairListing list_pairs(const sync::Engine& engine, const PageQuery& query, std::
     }
     keys.push_back(k);
   }
+  fresh.oldest = std::chrono::seconds(oldest);
   out.matched = keys.size();
   out.pages = std::max<std::size_t>(1, (keys.size() + query.per_page - 1) / query.per_page);
   const std::size_t page = std::min(query.page, out.pages);
   const std::size_t begin = (page - 1) * query.per_page;
   const std::size_t end = std::min(begin + query.per_page, keys.size());
-  // Only the rows up to the end of the page are put in order.
-  std::partial_sort(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(end), keys.end(), key_less);
+  // Only the page's rows are put in order: those before it are only put before it.
+  const auto first = keys.begin() + static_cast<std::ptrdiff_t>(begin);
+  if (begin > 0) std::nth_element(keys.begin(), first, keys.end(), key_less);
+  std::partial_sort(first, keys.begin() + static_cast<std::ptrdiff_t>(end), keys.end(), key_less);
   out.rows.reserve(end - begin);
   for (std::size_t i = begin; i < end; ++i) out.rows.push_back(keys[i].index);
   return out;

@@ -143,13 +143,12 @@ void filter_form(std::string& out, const PageQuery& q) {
   out += "</select></label><button type=\"submit\">Show</button></form>\n";
 }
 
-void summary(std::string& out, const sync::Engine& engine, const ApiHooks& hooks,
-             const std::vector<std::string>& reasons, const Freshness& fresh) {
-  const auto counts = engine.state_counts();
+void summary(std::string& out, const PairListing& listing, const ApiHooks& hooks,
+             const std::vector<std::string>& reasons) {
+  const Freshness& fresh = listing.freshness;
   out += "<section class=\"summary\"><h2>Summary</h2><div class=\"cards\">";
   for (auto s : kStates) {
-    auto it = counts.find(s);
-    const std::size_t n = it == counts.end() ? 0 : it->second;
+    const std::size_t n = listing.counts[static_cast<std::size_t>(s)];
     out += fmt::format(
         "<a class=\"card st-{0}{1}\" href=\"/?state={0}\"><span class=\"n\" data-state=\"{0}\">{2}</span> {3}</a>",
         ledger::to_string(s), n == 0 ? " zero" : "", n, state_label(s));
@@ -323,15 +322,16 @@ std::string render_status_page(const sync::Engine& engine, const ApiHooks& hooks
                                SystemTime now) {
   const std::vector<std::string> reasons =
       hooks.not_ready_reasons ? hooks.not_ready_reasons() : std::vector<std::string>{};
-  const Freshness fresh = freshness(engine, hooks, now);
-  const PairListing listing = list_pairs(engine, query, fresh.max_age, now);
+  const seconds max_age = hooks.max_credential_age ? hooks.max_credential_age() : seconds{0};
+  const PairListing listing = list_pairs(engine, query, max_age, now);
+  const Freshness& fresh = listing.freshness;
   std::string out;
   out.reserve(16384 + listing.rows.size() * 900);
   head(out, "nicsyncd status");
   banner(out, reasons.empty());
   filter_form(out, query);
   out += fmt::format("<main id=\"live\" data-refresh=\"{}\">\n", kRefreshSeconds);
-  summary(out, engine, hooks, reasons, fresh);
+  summary(out, listing, hooks, reasons);
   destinations(out, engine, hooks);
   out += fmt::format(
       "<section class=\"pairs\"><h2>Pairs <span id=\"matched\" data-matched=\"{}\" data-total=\"{}\">{} of {}</span>"

@@ -7,6 +7,7 @@
 /// Its stylesheet and script are served by the daemon too (no inline code: the page's
 /// Content-Security-Policy allows only its own origin's files); it works with JavaScript off.
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <optional>
@@ -52,9 +53,13 @@ struct PairListing {
   std::vector<std::size_t> rows;
   std::size_t matched = 0;
   std::size_t pages = 1;
+  /// Over every pair, counted in the same pass: pairs per state (by ledger::PairState's value)
+  /// and credential freshness.
+  std::array<std::size_t, 6> counts{};
+  Freshness freshness;
 };
 /// Filters and sorts the engine's pairs in place (a compact key a pair, no copies of them) and
-/// picks the page asked for. Clamps the page number to the last page.
+/// picks the page asked for, in one pass over the pairs. Clamps the page number to the last page.
 PairListing list_pairs(const sync::Engine& engine, const PageQuery& query, std::chrono::seconds max_age,
                        std::chrono::system_clock::time_point now);
 
