@@ -490,6 +490,11 @@ struct ApiServer::Impl {
                                     {"provider_code", h.error_provider},
                                     {"message", h.message},
                                     {"duration_ms", h.duration.count()}});
+      if (!h.error_code.empty()) {
+        const ErrorHint hint = error_hint_or_general(h.error_code);
+        out.back().as_object()["hint"] = hint.hint;
+        out.back().as_object()["next_action"] = hint.next_action;
+      }
     }
     co_return json_response(200, json::object{{"entries", std::move(out)}});
   }

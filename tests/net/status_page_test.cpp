@@ -238,6 +238,11 @@ TEST_F(StatusPageTest, GstinPageShowsItsHistory) {
   EXPECT_NE(r.body.find("secret/nic/" + kG3.str()), std::string::npos);
   EXPECT_EQ(r.body.find(kPlanted), std::string::npos);
   EXPECT_EQ(get("/gstin/24AAACC1206D1ZM").status, 404);
+  // The JSON history carries the same advice.
+  auto h = json::parse(get("/v1/history?gstin=" + kG3.str()).body);
+  const auto& entry = h.at("entries").as_array().at(0).as_object();
+  EXPECT_EQ(entry.at("error_code").as_string(), "dest_credential_rejected");
+  EXPECT_NE(std::string(entry.at("next_action").as_string()).find("e-invoice portal"), std::string::npos);
 }
 
 TEST_F(StatusPageTest, StatusAndMetricsCarryHintsAgeAndVersionsBehind) {
