@@ -601,27 +601,7 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
   EXPECT_EQ(too_many, std::vector<std::string>{}) << "a version was pushed more than once plus one per crash";
   // Exactly once in effect where the provider dedupes: every push of a version carries the same
   // Idempotency-Key, and no two versions share one.
-  {
-    std::map<std::tuple<std::string, int, std::int64_t>, std::set<std::string>> keys_of;
-    std::map<std::string, std::set<std::tuple<std::string, int, std::int64_t>>> versions_of;
-    for (const auto& r : all) {
-      if (r.gstin < 0) continue;
-      keys_of[{r.dest, r.gstin, r.version}].insert(r.idempotency_key);
-      versions_of[r.idempotency_key].insert({r.dest, r.gstin, r.version});
-    }
-    std::vector<std::string> problems;
-    for (const auto& [key, ks] : keys_of) {
-      if ((ks.size() != 1 || ks.begin()->empty()) && problems.size() < 10) {
-        problems.push_back(fmt::format("{} {} v{}: {} different Idempotency-Keys", std::get<0>(key),
-                                       gstins_[static_cast<std::size_t>(std::get<1>(key))], std::get<2>(key),
-                                       ks.size()));
-      }
-    }
-    for (const auto& [k, vs] : versions_of) {
-      if (vs.size() != 1 && problems.size() < 10) problems.push_back("one Idempotency-Key for several versions: " + k);
-    }
-    EXPECT_EQ(problems, std::vector<std::string>{});
-  }
+  EXPECT_EQ(idempotency_problems(all, gstins_), std::vector<std::string>{});
   // A crash repeats at most the pushes in flight then: at most `concurrency` per destination.
   for (const auto& [dest, n] : unexplained_by_dest) {
     EXPECT_LE(n, crashes_ * 16) << dest << ": more repeats than pushes could have been in flight at the crashes";
@@ -726,30 +706,13 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
   needles_.plain.push_back("trigger-token-5d1c");
   for (auto& t : world_.call([&] { return world_.vault().issued_tokens(); })) needles_.vault_tokens.insert(t);
   const auto access_tokens = world_.call([&] { return world_.cleartax().issued_tokens(); });
-  std::vector<std::string> leaks;
-  int core_files = 0;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_.path())) {
-    if (!entry.is_regular_file()) continue;
-    const auto rel = std::filesystem::relative(entry.path(), dir_.path()).string();
-    if (rel.starts_with("credentials/") || rel == "api-token") continue;  // given to the daemon, not kept by it
-    if (entry.path().filename().string().starts_with("core")) ++core_files;
-    const std::string content = read_all(entry.path());
-    for (auto& hit : needles_.find_in(content)) leaks.push_back(rel + ": " + hit);
-    if (!rel.ends_with(".token")) {  // ClearTax access tokens belong in their 0600 cache only
-      for (const auto& t : access_tokens) {
-        if (content.find(t) != std::string::npos) leaks.push_back(rel + ": a ClearTax access token");
-      }
-    }
-  }
+  LeakScan scan = scan_directory(dir_.path(), needles_, access_tokens);
   for (const auto& [what, text] : std::vector<std::pair<std::string, std::string>>{
            {"/v1/status", status_r->body}, {"/metrics", metrics_r->body}, {"nicsyncd status", cli.output()}}) {
-    for (auto& hit : needles_.find_in(text)) leaks.push_back(what + ": " + hit);
-    for (const auto& t : access_tokens) {
-      if (text.find(t) != std::string::npos) leaks.push_back(what + ": a ClearTax access token");
-    }
+    scan_text(scan, what, text, needles_, access_tokens);
   }
-  EXPECT_EQ(leaks, std::vector<std::string>{});
-  EXPECT_EQ(core_files, 0) << "nicsyncd disables core dumps";
+  EXPECT_EQ(scan.leaks, std::vector<std::string>{});
+  EXPECT_EQ(scan.core_files, 0) << "nicsyncd disables core dumps";
   const std::string log = read_all(dir_.file("daemon.log"));
   EXPECT_EQ(log.find("failed unexpectedly"), std::string::npos) << "an exception escaped a delivery";
 

@@ -3,6 +3,7 @@
 // each push as a destination received it.
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -46,5 +47,22 @@ struct Received {
   std::string outcome;
   std::string idempotency_key;
 };
+
+/// Exactly once in effect where the provider dedupes: every push of a version carries the same
+/// Idempotency-Key, and no two versions share one. What is wrong, at most ten lines.
+std::vector<std::string> idempotency_problems(const std::vector<Received>& all, const std::vector<std::string>& gstins);
+
+/// Planted secrets found where they do not belong.
+struct LeakScan {
+  std::vector<std::string> leaks;
+  int core_files = 0;
+};
+/// Every file under `dir` but what the daemon was given (credentials/, api-token); ClearTax
+/// access tokens are allowed in their cache (*.token) only.
+LeakScan scan_directory(const std::filesystem::path& dir, const Needles& needles,
+                        const std::vector<std::string>& access_tokens);
+/// One output (`what`: "/metrics", …) into `scan`.
+void scan_text(LeakScan& scan, const std::string& what, std::string_view text, const Needles& needles,
+               const std::vector<std::string>& access_tokens);
 
 }  // namespace nicsync::chaos
