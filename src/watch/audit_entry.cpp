@@ -23,6 +23,7 @@ enum class Slot : std::uint8_t { other, top, request, request_namespace, respons
 // The member whose value comes next.
 enum class Field : std::uint8_t {
   none,
+  time,
   type,
   error,
   request,
@@ -98,6 +99,7 @@ class Handler {
     type_.clear();
     operation_.clear();
     decided_ = AuditIgnoreReason::none;
+    read_pending_ = false;
   }
   [[nodiscard]] const Seen& seen() const noexcept { return seen_; }
   [[nodiscard]] bool root_object() const noexcept { return root_object_; }
@@ -112,8 +114,14 @@ class Handler {
     push(depth_ == 0 ? Slot::top : slot_for(f));
     return container_value(f, ec);
   }
-  bool on_object_end(std::size_t, boost::system::error_code&) {
+  bool on_object_end(std::size_t, boost::system::error_code& ec) {
+    const bool request_ends = current() == Slot::request;
     pop();
+    // A read is decided once its request is read through: its path says whose read it was.
+    if (request_ends && read_pending_) {
+      read_pending_ = false;
+      return decide(AuditIgnoreReason::not_a_change, ec);
+    }
     return true;
   }
   bool on_array_begin(boost::system::error_code& ec) {
@@ -204,6 +212,7 @@ class Handler {
   static Field field_of(Slot slot, std::string_view key) noexcept {
     switch (slot) {
       case Slot::top:
+        if (key == "time") return Field::time;
         if (key == "type") return Field::type;
         if (key == "error") return Field::error;
         if (key == "request") return Field::request;
@@ -229,6 +238,7 @@ class Handler {
   std::string* target() noexcept {
     AuditHint& h = *seen_.hint;
     switch (field_) {
+      case Field::time: return &h.time;
       case Field::type: return &type_;
       case Field::operation: return &operation_;
       case Field::request_id: return &h.request_id;
@@ -295,6 +305,10 @@ class Handler {
     if (h.operation == AuditOperation::unknown || !is_change(op)) h.operation = op;
     if (is_change(op)) return true;
     seen_.operation_not_change = true;
+    if (op == AuditOperation::read && stop_early_ && current() == Slot::request) {
+      read_pending_ = true;  // decided at the end of the request object
+      return true;
+    }
     return decide(AuditIgnoreReason::not_a_change, ec);
   }
 
@@ -328,6 +342,7 @@ class Handler {
   bool in_string_ = false;
   bool root_object_ = false;
   AuditIgnoreReason decided_ = AuditIgnoreReason::none;
+  bool read_pending_ = false;  // a read's operation was met; its request is read to the end
   // Compared, then cleared: small enough to stay in the string's own room.
   std::string type_;
   std::string operation_;

@@ -36,6 +36,7 @@ void check_against_document(std::string_view line, const AuditHint& h) {
     return v;
   };
   const std::pair<Path, const std::string*> fields[] = {
+      {{"time"}, &h.time},
       {{"request", "id"}, &h.request_id},
       {{"request", "path"}, &h.path},
       {{"request", "mount_point"}, &h.mount_point},

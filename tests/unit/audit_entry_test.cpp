@@ -167,6 +167,41 @@ TEST(AuditEntry, ReadsListsAndOtherOperationsAreNotChanges) {
   }
 }
 
+// The daemon knows its own reads of a watched key when they come back through the feed (the
+// feed's health): a read is read through to the end of its request object, even quickly.
+TEST(AuditEntry, AReadKeepsItsPathEvenReadQuickly) {
+  for (std::string_view line : {ex::kLegacyWriteResponse, ex::kSortedWriteResponse, ex::kTimeFirstWriteResponse,
+                                ex::kLegacyWriteRequest, ex::kSortedWriteRequest, ex::kTimeFirstWriteRequest}) {
+    std::string read = replaced(line, R"("operation":"update")", R"("operation":"read")");
+    read = replaced(read, R"("path":"secret/data/nic/07AAFCD5862R1ZX")",
+                    R"("path":"secret/metadata/nic/07AAFCD5862R1ZX")");
+    const bool legacy_request = line == ex::kLegacyWriteRequest;
+    const AuditHint quick = parsed(read, AuditScan::until_decided);
+    EXPECT_FALSE(quick.kv_change());
+    if (legacy_request) {
+      // `type` comes first in this order: a request entry is decided before its request.
+      EXPECT_EQ(quick.reason, AuditIgnoreReason::not_response);
+      continue;
+    }
+    EXPECT_EQ(quick.reason, AuditIgnoreReason::not_a_change);
+    EXPECT_EQ(quick.operation, AuditOperation::read);
+    EXPECT_EQ(quick.path, "secret/metadata/nic/07AAFCD5862R1ZX");
+    EXPECT_EQ(quick.mount_point, "secret/");
+    EXPECT_EQ(quick.request_id, ex::kRequestId);
+  }
+  // A list is still decided at its operation.
+  const AuditHint list = parsed(replaced(ex::kSortedWriteResponse, R"("operation":"update")", R"("operation":"list")"),
+                                AuditScan::until_decided);
+  EXPECT_EQ(list.reason, AuditIgnoreReason::not_a_change);
+  EXPECT_TRUE(list.path.empty()) << "read no further than its operation";
+}
+
+TEST(AuditEntry, TheTimeIsKeptAsSent) {
+  EXPECT_EQ(both(ex::kLegacyWriteResponse).time, "2025-06-05T16:10:22.29241Z");
+  EXPECT_EQ(both(ex::kSortedWriteResponse).time, "2025-06-05T16:10:22.29241Z");
+  EXPECT_EQ(both(ex::kTimeFirstWriteResponse).time, "2025-06-05T16:10:22.29241Z");
+}
+
 TEST(AuditEntry, KvV2PathsThatNameNoKeyGiveOnlyTheV1Reading) {
   // On a KV v2 mount these change no key the daemon reads; on a KV v1 mount they are keys.
   for (std::string_view sub : {"config", "subkeys/nic/X", "detailed-metadata/nic/X", "data/", "nic/X"}) {

@@ -89,11 +89,15 @@ struct AuditKvTarget {
 /// What a line says, as far as the daemon cares.
 ///
 /// For an ignored entry read with `AuditScan::until_decided`, only the fields met before the
-/// decision are filled.
+/// decision are filled; a read (`operation` "read") is decided at the end of its `request`
+/// object, so its `path`, `mount_point`, `mount_type`, `namespace_path` and `request_id` are
+/// there: the daemon recognises its own reads coming back through the feed by them.
 struct AuditHint {
   AuditVerdict verdict = AuditVerdict::ignored;
   AuditIgnoreReason reason = AuditIgnoreReason::none;
   AuditEntryType type = AuditEntryType::unknown;
+  /// The top-level `time` as sent (RFC 3339, precision varies), for the write-to-seen lag.
+  std::string time;
   /// A non-empty top-level `error`, or an `error` key in `response.data`.
   bool error = false;
   AuditOperation operation = AuditOperation::unknown;
