@@ -159,9 +159,29 @@ namespace {
 
 using RequestParser = bhttp::request_parser<bhttp::string_body>;
 
+// Before the header is read its path is unknown: the largest limit holds until then, and
+// apply_path_limit sets the one of the path once it is known. (Beast checks a Content-Length
+// against the limit only at the end of the header, a chunked body chunk by chunk: the
+// Content-Length is checked again here.)
 void apply_limits(RequestParser& parser, const ServerOptions& opt) {
   parser.header_limit(static_cast<std::uint32_t>(opt.header_limit));
-  parser.body_limit(opt.body_limit);
+  std::size_t most = opt.body_limit;
+  for (const auto& [path, limit] : opt.path_body_limits) most = std::max(most, limit);
+  parser.body_limit(most);
+}
+
+// Whether the body announced fits its path's limit.
+bool apply_path_limit(RequestParser& parser, const ServerOptions& opt) {
+  if (opt.path_body_limits.empty()) return true;
+  std::string_view target = parser.get().target();
+  target = target.substr(0, target.find('?'));
+  std::size_t limit = opt.body_limit;
+  for (const auto& [path, path_limit] : opt.path_body_limits) {
+    if (target == path) limit = path_limit;
+  }
+  parser.body_limit(limit);
+  const auto length = parser.content_length();
+  return !length || *length <= limit;
 }
 
 // The status a session answers to a request it cannot read; nothing when the peer went away or
@@ -198,12 +218,23 @@ ParsedRequests parse_requests(std::string_view bytes, const ServerOptions& optio
   while (!bytes.empty()) {
     RequestParser parser;
     apply_limits(parser, options);
-    // Eager: one call parses as far as the bytes go (header and body), as a session's reads do
-    // once every byte has arrived.
-    parser.eager(true);
+    // The header first, then its path's body limit, as a session reads them.
     beast::error_code ec;
-    const std::size_t used = parser.put(asio::buffer(bytes.data(), bytes.size()), ec);
+    std::size_t used = parser.put(asio::buffer(bytes.data(), bytes.size()), ec);
     bytes.remove_prefix(used);
+    if (!ec && parser.is_header_done()) {
+      if (!apply_path_limit(parser, options)) {
+        out.refused = 413;
+        break;
+      }
+      // Eager: one call parses as far as the bytes go, as a session's reads do once every
+      // byte has arrived.
+      parser.eager(true);
+      if (!parser.is_done() && !bytes.empty()) {
+        used = parser.put(asio::buffer(bytes.data(), bytes.size()), ec);
+        bytes.remove_prefix(used);
+      }
+    }
     if (ec == bhttp::error::need_more || (!ec && !parser.is_done())) {
       // A session would read more here (the parser must not see the same bytes again).
       out.incomplete = true;
@@ -453,6 +484,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
           if (auto status = refusal_status(ec)) co_await write_refusal(stream, *status);
           break;
         }
+      }
+      if (!apply_path_limit(parser, opt)) {
+        co_await write_refusal(stream, 413);
+        break;
       }
       if (auto expect = parser.get()[bhttp::field::expect]; beast::iequals(expect, "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";

@@ -105,6 +105,8 @@ struct ServerOptions {
   /// PEM CA bundle: when set, clients must present a certificate signed by it (mutual TLS).
   std::string tls_client_ca_file;
   std::size_t body_limit = 1u << 20;
+  /// Other body limits for requests to these exact paths (the target before any '?').
+  std::vector<std::pair<std::string, std::size_t>> path_body_limits;
   std::size_t header_limit = 16u << 10;
   std::chrono::milliseconds idle_timeout{60'000};    ///< waiting for a request on an open connection
   std::chrono::milliseconds header_timeout{10'000};  ///< from the first byte to the end of the headers
