@@ -17,8 +17,10 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include "audit_follower.hpp"
 #include "nicsync/core/duration.hpp"
 #include "nicsync/vault/events.hpp"
+#include "nicsync/watch/audit_feed.hpp"
 
 namespace nicsync::watch {
 namespace asio = boost::asio;
@@ -95,7 +97,7 @@ std::string strip_slashes(std::string_view p) {
 
 }  // namespace
 
-struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
+struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl>, detail::FollowerHost {
   Impl(asio::any_io_executor e, vault::Client& v, WatcherOptions o, Clock& c, Sink s)
       : ex(std::move(e)),
         vault(v),
@@ -113,6 +115,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     for (auto& [path, key] : keys) key->explicit_key = wanted.count(path) != 0;
     for (const auto& p : wanted) key_for(p)->explicit_key = true;
     drop_unwatched();
+    publish_routes();
   }
 
   void set_prefixes(std::vector<std::string> list) {
@@ -129,6 +132,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     }
     prefixes.insert(wanted.begin(), wanted.end());
     drop_unwatched();
+    publish_routes();
   }
 
   KeyPtr key_for(const std::string& path) {
@@ -190,12 +194,14 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
 
   // Reads `k` where the Vault client says it lives (asking Vault only for a mount not met yet).
   asio::awaitable<Result<Found>> fetch(KeyPtr k) {
+    if (follower) follower->read_started(k->path);
     std::optional<vault::KvLocation> where = vault.known_location(k->path);
     if (!where) {
       auto located = co_await vault.locate(std::string_view(k->path));
       if (!located) co_return located.error();
       where = std::move(*located);
     }
+    if (follower) note_mount(where->path.mount.str(), where->kv);
     if (where->kv == KvVersion::v2) co_return co_await read_v2(std::move(where->path));
     co_return co_await read_v1(std::move(where->path));
   }
@@ -209,16 +215,17 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     co_return settle(k, ticket, std::move(*found), force, source, emit);
   }
 
-  /// A read of a sweep, a retry or an event: what it finds goes to the engine only.
-  asio::awaitable<void> poll_key(KeyPtr k, ObservationSource source) {
+  /// A read of a sweep, a retry, an event or a hint: what it finds goes to the engine only.
+  /// Whether it reported something new; nothing when it failed.
+  asio::awaitable<std::optional<bool>> poll_key(KeyPtr k, ObservationSource source) {
     ++stats.reads;
     const std::uint32_t ticket = ++k->reads_started;
     auto found = co_await fetch(k);
     if (!found) {
       note_failure(k, found.error());
-    } else {
-      (void)settle(k, ticket, std::move(*found), false, source, true);
+      co_return std::nullopt;
     }
+    co_return settle(k, ticket, std::move(*found), false, source, true).observation.has_value();
   }
 
   // A successful read: reported when it is news (or always, when not emitting). A read that
@@ -352,7 +359,23 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
 
   // --- mapping sets --------------------------------------------------------------------------
 
+  // One listing at a time: a sweep's and one a hint asked for must not interleave their
+  // changes to the keys (each would report the other's additions again).
   asio::awaitable<void> list_sets() {
+    while (listing) co_await listing_done.async_wait(kTuple);
+    listing = true;
+    try {
+      co_await list_sets_once();
+    } catch (...) {
+      listing = false;
+      listing_done.cancel();
+      throw;
+    }
+    listing = false;
+    listing_done.cancel();
+  }
+
+  asio::awaitable<void> list_sets_once() {
     // A copy: set_prefixes() may change the set while this loop waits for Vault.
     std::vector<std::string> folders(prefixes.begin(), prefixes.end());
     for (const auto& prefix : folders) {
@@ -438,8 +461,10 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
       const SteadyTime cycle_start = self->clock.now();
       // After a (re)subscribe the sweep is not spread: events missed before it must be caught now.
       const bool fast = std::exchange(self->fast_sweep, false);
+      self->replan = false;
       co_await self->list_sets();
-      const auto interval = self->events_active ? self->options.resync_interval : self->options.poll_interval;
+      const auto interval = self->interval_in_force();
+      self->cycle_interval = interval;
       // Each key gets a slot spread evenly over the interval, plus jitter.
       std::vector<std::pair<std::chrono::steady_clock::duration, KeyPtr>> plan;
       const std::size_t n = self->keys.size();
@@ -465,21 +490,31 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
           auto [ec] = co_await self->sweep_timer.async_wait(kTuple);
           if (ec && self->stopping) co_return;
         }
+        // The interval got shorter, or a full resync is wanted: this sweep starts over.
+        if (self->replan) break;
         if (self->keys.count(key->path) == 0) continue;  // dropped meanwhile
         co_await self->acquire();
         asio::co_spawn(self->ex, read_detached(self, key), asio::detached);
       }
+      if (self->replan) continue;
       // Wait for this sweep's reads before counting it.
       while (self->in_flight > 0) co_await self->slot_free.async_wait(kTuple);
       ++self->stats.sweeps;
       self->swept_once = true;
       self->check_first_sweep();
       self->sink(WatchEvent(SweepDone{self->stats.sweeps}));
-      if (self->fast_sweep) continue;  // a resubscribe happened during this sweep
+      if (self->fast_sweep || self->replan) continue;  // a resubscribe or a resync happened during this sweep
       self->sweep_timer.expires_after(cycle_start + interval - self->clock.now());
       auto [ec] = co_await self->sweep_timer.async_wait(kTuple);
       if (ec && self->stopping) co_return;
     }
+  }
+
+  // Keys are polled at the resync interval while something else brings changes at once: the
+  // event stream, or a healthy audit feed.
+  [[nodiscard]] std::chrono::milliseconds interval_in_force() const {
+    const bool followed = events_active || (follower && follower->healthy());
+    return followed ? options.resync_interval : options.poll_interval;
   }
 
   // --- events (Vault Enterprise) -----------------------------------------------------------
@@ -544,9 +579,70 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
     self->release();
   }
 
+  // --- audit feed ------------------------------------------------------------------------------
+
+  // What the feed matches entries against: the keys named by mappings (keys found under a
+  // mapping set are matched by their folder), the folders and the mounts located so far.
+  void publish_routes() {
+    if (!follower) return;
+    auto routes = std::make_shared<AuditRoutes>();
+    routes->vault_namespace = vault.config().vault_namespace.str();
+    for (const auto& [path, key] : keys) {
+      if (key->explicit_key) routes->keys.emplace(path);
+    }
+    routes->folders.assign(prefixes.begin(), prefixes.end());
+    routes->mounts.insert(mounts.begin(), mounts.end());
+    follower->feed()->set_routes(std::move(routes));
+  }
+
+  void note_mount(const std::string& mount, KvVersion kv) {
+    auto [it, added] = mounts.try_emplace(mount, kv);
+    if (!added && it->second == kv) return;
+    it->second = kv;
+    publish_routes();
+  }
+
+  asio::awaitable<std::optional<bool>> read(std::string path, ObservationSource source) override {
+    auto it = keys.find(path);
+    if (it == keys.end() || stopping) co_return std::nullopt;
+    auto self = shared_from_this();  // the read may outlive the watcher's run
+    KeyPtr k = it->second;
+    co_await acquire();
+    auto news = co_await poll_key(k, source);
+    release();
+    co_return news;
+  }
+  bool watches(std::string_view path) const override { return keys.find(path) != keys.end(); }
+  bool in_set_folder(std::string_view path) const override {
+    return std::any_of(prefixes.begin(), prefixes.end(),
+                       [&](const std::string& p) { return vault::directly_in_folder(path, p); });
+  }
+  asio::awaitable<void> list_sets_now() override {
+    auto self = shared_from_this();
+    co_await list_sets();
+  }
+  void full_sweep_now() override {
+    fast_sweep = true;
+    replan = true;
+    sweep_timer.cancel();
+  }
+  void health_changed(bool healthy) override {
+    sink(WatchEvent(AuditFeedChanged{healthy}));
+    if (healthy || interval_in_force() >= cycle_interval) return;
+    replan = true;  // polling speeds up at once
+    sweep_timer.cancel();
+  }
+  std::optional<std::string> key_after(const std::string& after) const override {
+    if (keys.empty()) return std::nullopt;
+    auto it = keys.upper_bound(after);
+    if (it == keys.end()) it = keys.begin();
+    return std::string(it->first);
+  }
+
   // The run is over (returned or cancelled): no more sweeps, and the event stream stops.
   void finish() {
     stopping = true;
+    if (follower) follower->stop();
     // Only while the events coroutine runs: emitting into a finished co_spawn is undefined.
     if (events_running) events_stop.emit(asio::cancellation_type::terminal);
   }
@@ -579,6 +675,12 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl> {
   asio::cancellation_signal events_stop;
   bool events_active = false;
   WatcherStats stats;
+  std::shared_ptr<detail::AuditFollower> follower;
+  std::map<std::string, KvVersion> mounts;      // located while following a feed
+  bool replan = false;                          // the sweep under way starts over
+  std::chrono::milliseconds cycle_interval{0};  // the interval of the sweep under way
+  bool listing = false;                         // list_sets() is under way
+  asio::steady_timer listing_done{ex, SteadyTime::max()};
 };
 
 Watcher::Watcher(asio::any_io_executor executor, vault::Client& vault, WatcherOptions options, Clock& clock, Sink sink)
@@ -586,6 +688,7 @@ Watcher::Watcher(asio::any_io_executor executor, vault::Client& vault, WatcherOp
 
 Watcher::~Watcher() {
   impl_->stopping = true;
+  if (impl_->follower) impl_->follower->stop();
   impl_->sweep_timer.cancel();
   impl_->slot_free.cancel();
 }
@@ -623,6 +726,22 @@ asio::awaitable<std::vector<ReadResult>> Watcher::read_now(std::vector<std::stri
     out.push_back(std::move(r));
   }
   co_return out;
+}
+
+void Watcher::attach_audit_feed(std::shared_ptr<AuditFeed> feed, AuditFollowOptions options) {
+  impl_->follower = std::make_shared<detail::AuditFollower>(impl_->ex, impl_, std::move(feed), std::move(options),
+                                                            impl_->options.poll_interval,
+                                                            impl_->options.resync_interval, impl_->clock);
+  impl_->publish_routes();
+  impl_->follower->start();
+}
+
+void Watcher::hint_changed(std::string_view path) {
+  if (impl_->follower) impl_->follower->hint_changed(path);
+}
+
+AuditFeedHealth Watcher::audit_feed_health() const {
+  return impl_->follower ? impl_->follower->health() : AuditFeedHealth{};
 }
 
 bool Watcher::first_sweep_done() const noexcept { return impl_->first_sweep; }

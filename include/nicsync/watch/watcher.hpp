@@ -7,7 +7,8 @@
 /// KV v1 keys have no versions: they are read and compared by a content hash kept in memory.
 /// Mapping sets (every key under a Vault folder is a GSTIN) are listed again at every sweep.
 /// With Vault Enterprise events, a change event triggers an immediate read of that key, and
-/// polling continues at the longer resync interval.
+/// polling continues at the longer resync interval. An audit feed (Vault's socket audit device,
+/// OpenBao's http device: audit_feed.hpp) does the same on any Vault while it is healthy.
 
 #include <chrono>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -29,6 +31,8 @@
 #include "nicsync/vault/client.hpp"
 
 namespace nicsync::watch {
+
+class AuditFeed;
 
 enum class Mode { auto_detect, poll, events };
 
@@ -58,16 +62,53 @@ struct SweepDone {
   std::uint64_t sweeps = 0;  ///< sweeps so far
 };
 
+/// An attached audit feed became healthy (keys are polled at the resync interval) or stopped
+/// being so (back to the poll interval at once).
+struct AuditFeedChanged {
+  bool healthy = false;
+};
+
 /// What the watcher learns, in the order it learns it: a key's new version or state (an
-/// `Observation`), a mapping set's listing, the end of a sweep. (Mounts are the Vault client's
-/// to detect and remember; read errors stay with their keys, see `problems()`.)
-using WatchEvent = std::variant<Observation, SetListing, SweepDone>;
+/// `Observation`), a mapping set's listing, the end of a sweep, a change of the audit feed's
+/// health. (Mounts are the Vault client's to detect and remember; read errors stay with their
+/// keys, see `problems()`.)
+using WatchEvent = std::variant<Observation, SetListing, SweepDone, AuditFeedChanged>;
 
 /// What `read_now` found for one path (for `POST /v1/sync` reports).
 struct ReadResult {
   std::string path;
   std::optional<Observation> observation;  ///< what was reported to the engine
   std::optional<Error> error;
+};
+
+/// How the watcher follows an audit feed.
+struct AuditFollowOptions {
+  /// One of the daemon's own reads must come back through the feed at least this often: a
+  /// watched key is read for it when no other read was announced within this.
+  std::chrono::milliseconds probe_interval{10'000};
+  /// The feed is healthy while a device is connected and one of the daemon's own reads came
+  /// back through it within this; while healthy, keys are polled at the resync interval.
+  std::chrono::milliseconds health_window{30'000};
+  /// Full resyncs the feed asks for (a device connected, hints dropped) start at most this often.
+  std::chrono::milliseconds min_resync_gap{60'000};
+  /// After a hint, a read that shows nothing new is made again after each of these pauses (a
+  /// standby serving reads may lag behind the node that took the write).
+  std::vector<std::chrono::milliseconds> rereads{std::chrono::milliseconds(200), std::chrono::milliseconds(1'000),
+                                                 std::chrono::milliseconds(5'000)};
+};
+
+/// How an attached audit feed is doing.
+struct AuditFeedHealth {
+  bool attached = false;
+  bool connected = false;  ///< a socket device is connected, or the http device posted lately
+  bool healthy = false;    ///< connected, and an own read came back within the health window
+  std::optional<Clock::steady_time> own_read_seen_at;
+  std::uint64_t hints = 0;       ///< hints handed to the watcher
+  std::uint64_t hint_reads = 0;  ///< reads they made, repeats included
+  std::uint64_t rereads = 0;     ///< reads repeated because the one before showed nothing new
+  std::uint64_t probes = 0;      ///< reads made only so that one comes back through the feed
+  std::uint64_t resyncs_requested = 0;
+  std::uint64_t resyncs = 0;  ///< full resyncs started (requests coalesced and rate-limited)
 };
 
 struct WatcherStats {
@@ -104,6 +145,17 @@ class Watcher {
   /// observations are only returned (a dry run).
   boost::asio::awaitable<std::vector<ReadResult>> read_now(std::vector<std::string> paths, bool force,
                                                            bool emit = true);
+
+  /// Follows `feed` from now on (before `run`): its hints trigger reads, its new connections
+  /// and overflows full resyncs, and while it is healthy keys are polled at the resync interval.
+  void attach_audit_feed(std::shared_ptr<AuditFeed> feed, AuditFollowOptions options = {});
+  /// A hint that the key at `path` changed — a watched key, or a key directly under a mapping
+  /// set's folder (listed again first). The key is read soon through the path a poll takes,
+  /// once for any number of hints that arrive meanwhile, and again shortly while the read shows
+  /// nothing new. The one entry point for hints, whatever brought them (an audit feed here; a
+  /// replica's feed forwarded by the leader later). Needs an attached feed.
+  void hint_changed(std::string_view path);
+  [[nodiscard]] AuditFeedHealth audit_feed_health() const;
 
   /// True once every watched key was read (or gave a definite answer such as not found).
   [[nodiscard]] bool first_sweep_done() const noexcept;
