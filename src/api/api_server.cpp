@@ -153,6 +153,9 @@ http::ServerOptions server_options(const ApiOptions& options) {
   so.header_timeout = std::chrono::seconds(5);
   so.idle_timeout = std::chrono::seconds(30);
   so.max_connections = 256;
+  if (options.audit_feed_body_limit > 0) {
+    so.path_body_limits.emplace_back(std::string(kAuditFeedPath), options.audit_feed_body_limit);
+  }
   return so;
 }
 
@@ -240,6 +243,9 @@ json::object render_status(const sync::Engine& engine, const ApiHooks& hooks) {
                    {"oldest_age_seconds", fresh.known > 0 ? json::value(fresh.oldest.count()) : nullptr},
                    {"too_old", fresh.too_old},
                    {"versions_behind", fresh.versions_behind}};
+  if (hooks.details) {
+    for (auto& [key, value] : hooks.details()) out[key] = std::move(value);
+  }
   json::object counts;
   const auto c = engine.state_counts();
   for (auto s : kAllStates) {
@@ -399,7 +405,11 @@ struct ApiServer::Impl {
       json::array why;
       for (auto& s : reasons) why.emplace_back(std::move(s));
       const bool ready = why.empty();
-      co_return json_response(ready ? 200 : 503, json::object{{"ready", ready}, {"reasons", std::move(why)}});
+      json::object body{{"ready", ready}, {"reasons", std::move(why)}};
+      if (hooks.details) {
+        for (auto& [key, value] : hooks.details()) body[key] = std::move(value);
+      }
+      co_return json_response(ready ? 200 : 503, body);
     });
     router.add("GET", "/metrics", [this](const http::ServerRequest& r) -> asio::awaitable<http::ServerResponse> {
       if (auto denied = guard_read(r)) co_return *denied;
@@ -434,6 +444,7 @@ struct ApiServer::Impl {
                                 css ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8");
       });
     }
+    if (hooks.audit_feed_entry) add_audit_feed_route(router, options.audit_feed_token, hooks.audit_feed_entry);
   }
 
   asio::awaitable<http::ServerResponse> gstin_page(const http::ServerRequest& r) {

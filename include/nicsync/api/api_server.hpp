@@ -17,6 +17,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 
+#include "nicsync/api/audit_feed_route.hpp"
 #include "nicsync/api/metrics.hpp"
 #include "nicsync/core/gstin.hpp"
 #include "nicsync/core/result.hpp"
@@ -37,6 +38,9 @@ struct ApiOptions {
   /// Require the token for every endpoint but /healthz even on loopback (always on for a
   /// non-loopback listener unless allow_insecure).
   bool require_token_for_reads = false;
+  /// OpenBao's http audit device: its own bearer token, and the longest body it may post.
+  std::optional<Secret> audit_feed_token;
+  std::size_t audit_feed_body_limit = 0;
 };
 
 /// Checks the TLS/bearer rules for the listen address; the error says what to configure.
@@ -101,6 +105,10 @@ struct ApiHooks {
   std::function<std::vector<DestinationInfo>()> destinations;
   /// `[sync] max_credential_age`: older credentials are a warning (zero or unset = off).
   std::function<std::chrono::seconds()> max_credential_age;
+  /// Entries OpenBao's http audit device posts (POST /v1/audit-feed); unset: no such route.
+  AuditFeedTaker audit_feed_entry;
+  /// Members added to /readyz and /v1/status (e.g. "audit_feed": connected, last entry).
+  std::function<boost::json::object()> details;
 };
 
 /// Credential freshness over every pair, from the write time of each key's current version.
