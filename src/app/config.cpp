@@ -12,6 +12,7 @@
 #include "app/toml_reader.hpp"
 #include "nicsync/http/server.hpp"
 #include "nicsync/ledger/postgres_store.hpp"
+#include "nicsync/watch/audit_listener.hpp"
 
 namespace nicsync::app {
 namespace {
@@ -235,6 +236,49 @@ void read_vault(TableReader& t, vault::ClientConfig& v) {
   t.finish();
 }
 
+void read_watch_audit(TableReader& t, AuditFeedConfig& a) {
+  if (auto s = t.string("listen", "an address such as \"127.0.0.1:9465\" or \"unix:/run/nicsync/audit.sock\"")) {
+    a.listen = *s;
+  }
+  if (auto list = t.strings("allow_from", "addresses or ranges such as \"10.0.0.5\" or \"10.0.0.0/24\"")) {
+    a.allow_from = *list;
+  }
+  const auto mode = t.string("socket_mode", "an octal mode such as \"0660\"");
+  if (mode) {
+    const bool octal = !mode->empty() && mode->size() <= 4 && mode->find_first_not_of("01234567") == std::string::npos;
+    if (octal) {
+      a.socket_mode = static_cast<std::uint32_t>(std::stoul(*mode, nullptr, 8));
+    } else {
+      t.error("socket_mode", fmt::format("\"{}\" is not an octal mode: write e.g. \"0660\"", *mode));
+    }
+  }
+  const auto group = t.string("socket_group", "a group name such as \"vault\"");
+  if (group) a.socket_group = *group;
+  if (auto s = t.string("prefix", "the audit device's prefix option")) a.prefix = *s;
+  if (auto s = t.string("token_file", "a file path")) a.token_file = *s;
+  if (auto d = t.duration("min_resync_gap", 1s, kDay)) a.min_resync_gap = *d;
+  if (!a.listen.empty()) {
+    watch::AuditListenerOptions o{a.listen, a.allow_from, a.socket_mode, a.socket_group};
+    if (auto r = watch::AddressRanges::parse(a.allow_from); !r) {
+      t.error("allow_from", r.error().message);
+    } else if (auto v = watch::validate(o); !v) {
+      const std::string& why = v.error().message;
+      t.error(why.starts_with("allow_from")                  ? "allow_from"
+              : why.find("socket mode") != std::string::npos ? "socket_mode"
+              : why.find("no group") != std::string::npos    ? "socket_group"
+                                                             : "listen",
+              why);
+    }
+    if (!a.listen.starts_with("unix:") && (mode || group)) {
+      t.error(mode ? "socket_mode" : "socket_group", "is for a unix socket (listen = \"unix:/path\")");
+    }
+  } else if (!a.allow_from.empty() || mode || group) {
+    t.error(!a.allow_from.empty() ? "allow_from" : (mode ? "socket_mode" : "socket_group"),
+            "needs listen (the socket audit device's address)");
+  }
+  t.finish();
+}
+
 void read_watch(TableReader& t, WatchConfig& w) {
   if (auto s = t.string("mode", "\"auto\", \"poll\" or \"events\"")) {
     if (*s == "auto")
@@ -251,6 +295,10 @@ void read_watch(TableReader& t, WatchConfig& w) {
   if (auto d = t.duration("jitter", 0ms, kDay)) w.jitter = *d;
   if (auto n = t.integer("concurrency", 1, 1024)) w.concurrency = static_cast<int>(*n);
   if (w.jitter > w.poll_interval) t.error("jitter", "must not be longer than poll_interval");
+  if (const auto* audit = t.table("audit")) {
+    TableReader r(*audit, t.key_path("audit"), t.errors());
+    read_watch_audit(r, w.audit);
+  }
   t.finish();
 }
 

@@ -44,6 +44,28 @@ struct LogConfig {
 
 enum class WatchMode { auto_detect, poll, events };
 
+/// [watch.audit]: Vault's audit stream as a change feed (Vault's or OpenBao's `socket` audit
+/// device connecting to `listen`, OpenBao's `http` device posting to the API). Off when neither
+/// `listen` nor `token_file` is set.
+struct AuditFeedConfig {
+  /// "127.0.0.1:9465", or "unix:/run/nicsync/audit.sock"; empty: no socket listener.
+  std::string listen;
+  /// Addresses or ranges whose connections are accepted (required off loopback: plain TCP).
+  std::vector<std::string> allow_from;
+  /// A unix socket's mode and group (the Vault user must be able to connect).
+  std::uint32_t socket_mode = 0660;
+  std::string socket_group;
+  /// The devices' `prefix` option.
+  std::string prefix;
+  /// Bearer token file for OpenBao's http device (POST /v1/audit-feed); empty: no such route.
+  std::string token_file;
+  /// Full resyncs the feed asks for (a device connected, hints dropped) start at most this often.
+  std::chrono::milliseconds min_resync_gap{60'000};
+
+  [[nodiscard]] bool enabled() const noexcept { return !listen.empty() || !token_file.empty(); }
+  friend bool operator==(const AuditFeedConfig&, const AuditFeedConfig&) = default;
+};
+
 struct WatchConfig {
   WatchMode mode = WatchMode::auto_detect;
   /// Every mapped key's metadata is read once per interval (reads spread over the interval).
@@ -54,6 +76,7 @@ struct WatchConfig {
   std::chrono::milliseconds jitter{5'000};
   /// Vault reads in flight at once for polling.
   int concurrency = 16;
+  AuditFeedConfig audit;
 };
 
 struct SyncConfig {
