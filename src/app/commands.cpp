@@ -129,6 +129,36 @@ int print_trigger_items(const json::array& items, const json::array& errors) {
   return rc;
 }
 
+// The audit feed's row of `check --online`: configured or not, and what the running daemon
+// says of it (the feed is the daemon's: a device connects to it, not to this command).
+std::vector<std::string> audit_feed_check(const Config& config) {
+  const auto& a = config.watch.audit;
+  std::string target = a.listen;
+  if (!a.token_file.empty()) target += std::string(target.empty() ? "" : ", ") + "POST /v1/audit-feed";
+  if (!a.enabled()) return {"audit feed", "-", "not configured ([watch.audit]); polling alone finds changes"};
+  const std::string url = api_url(config, "");
+  ApiCall call{"GET", "/readyz", {}, {}};
+  if (auto t = token_from(config.api.token_file); t && *t) call.token = std::move(*t);
+  auto resp = call_api(url, std::move(call), std::chrono::seconds(5));
+  if (!resp) return {"audit feed", target, "configured; no daemon answers at " + url + " to say more"};
+  boost::system::error_code ec;
+  const auto body = json::parse(resp->body, ec);
+  const auto* feed = !ec && body.is_object() ? body.as_object().if_contains("audit_feed") : nullptr;
+  if (feed == nullptr || !feed->is_object()) return {"audit feed", target, "configured; the daemon does not report it"};
+  const auto& f = feed->as_object();
+  const auto flag = [&](std::string_view key) {
+    const auto* v = f.if_contains(key);
+    return v != nullptr && v->is_bool() && v->as_bool();
+  };
+  std::string result = flag("healthy")     ? "connected and healthy"
+                       : flag("connected") ? "connected, but the daemon's own reads do not come back through it"
+                                           : "configured, no audit device connected";
+  if (const auto* last = f.if_contains("last_entry_at"); last != nullptr && last->is_string()) {
+    result += fmt::format(" (last entry {})", std::string_view(last->as_string()));
+  }
+  return {"audit feed", target, result};
+}
+
 }  // namespace
 
 int command_check(const Config& config, bool online) {
@@ -166,6 +196,7 @@ int command_check(const Config& config, bool online) {
   http::Client http(io.get_executor());
   VaultSecretSource secrets(vault);
   int rc = kExitOk;
+  const auto feed_row = audit_feed_check(config);
   auto task = [&]() -> asio::awaitable<int> {
     std::vector<std::vector<std::string>> rows{{"CHECK", "TARGET", "RESULT"}};
     for (auto& r : ledger_rows) rows.push_back(std::move(r));
@@ -195,6 +226,7 @@ int command_check(const Config& config, bool online) {
     for (const auto& s : config.mapping_sets) {
       rows.push_back({"mapping set", s.prefix, "listed by the daemon at each sweep"});
     }
+    rows.push_back(feed_row);
     std::map<std::string, std::shared_ptr<destinations::Destination>> dests;
     for (const auto& d : config.destinations) {
       Result<std::shared_ptr<destinations::Destination>> dest;

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/sealed_token_stash.hpp"
+#include "app/audit_feed_wiring.hpp"
 #include "nicsync/core/duration.hpp"
 #include "nicsync/core/text.hpp"
 #include "nicsync/sync/news.hpp"
@@ -23,8 +24,6 @@
 namespace nicsync::app {
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
-
-namespace {
 
 // The API bearer token; errors say what is wrong with the file (the caller adds where it is set).
 Result<std::optional<Secret>> read_token_file(const std::string& path) {
@@ -55,6 +54,8 @@ Result<std::optional<Secret>> read_token_file(const std::string& path) {
   }
   return std::optional<Secret>{Secret::take(text)};
 }
+
+namespace {
 
 // A file the configuration names must exist and be readable by this user.
 std::optional<std::string> unreadable(const std::string& path, bool directory = false) {
@@ -108,6 +109,7 @@ Result<Config> load_full_config(const std::string& path) {
   if (auto t = read_token_file(config->api.token_file); !t) {
     errors.push_back(fmt::format("{}: {}", config->where("api.token_file"), t.error().message));
   }
+  if (auto why = check_audit_token_file(*config)) errors.push_back(*why);
   if (!errors.empty()) return Error(Errc::config_invalid, fmt::format("{}", fmt::join(errors, "\n")));
   if (auto r = vault::apply_environment(config->vault, vault::process_environment()); !r) {
     return Error(Errc::config_invalid, fmt::format("{}: [vault] with the environment: {}", path, r.error().message));
@@ -215,6 +217,7 @@ std::optional<std::string> restart_only_change(const Config& a, const Config& b)
       wa.jitter != wb.jitter || wa.concurrency != wb.concurrency) {
     return "[watch]";
   }
+  if (wa.audit != wb.audit) return "[watch.audit]";
   const auto& sa = a.sync;
   const auto& sb = b.sync;
   if (sa.backoff.base != sb.backoff.base || sa.backoff.cap != sb.backoff.cap ||
@@ -237,6 +240,7 @@ Runtime::Runtime(asio::any_io_executor executor, Config config)
 
 Runtime::~Runtime() {
   api_.reset();
+  audit_.reset();
   watcher_.reset();
   engine_.reset();
   destinations_.clear();
@@ -363,6 +367,7 @@ Result<void> Runtime::start_api() {
   if (!token) return Error(token.error().code, config_.where("api.token_file") + ": " + token.error().message);
   o.bearer_token = std::move(*token);
   api::ApiHooks hooks;
+  if (auto r = start_audit_feed(o, hooks); !r) return r;
   hooks.not_ready_reasons = [this] { return not_ready_reasons(); };
   hooks.warnings = [this] { return warnings(); };
   hooks.extra_metrics = [this](api::MetricsWriter& w) { add_metrics(w); };
@@ -432,7 +437,18 @@ Result<void> Runtime::reconfigure(Config next) {
   return {};
 }
 
+Result<void> Runtime::start_audit_feed(api::ApiOptions& options, api::ApiHooks& hooks) {
+  auto audit = AuditFeedWiring::start(config_, ex_, *watcher_);
+  if (!audit) return audit.error();
+  audit_ = std::move(*audit);
+  if (!audit_) return {};
+  audit_->add_api_hooks(options, hooks);
+  hooks.details = [this] { return audit_->details(); };
+  return {};
+}
+
 asio::awaitable<void> Runtime::stop(std::chrono::milliseconds grace) {
+  if (audit_) audit_->stop();
   co_await engine_->stop(grace);
   if (api_) co_await api_->stop(std::chrono::seconds(1));
   http_->shutdown();
@@ -479,6 +495,7 @@ std::vector<std::string> Runtime::warnings() const {
     out.push_back(path == "events" ? fmt::format("Vault events: {}", why)
                                    : fmt::format("Vault: cannot read {}: {}; retrying", path, why));
   }
+  if (auto w = audit_ ? audit_->warning() : std::nullopt) out.push_back(std::move(*w));
   for (const auto& set : config_.mapping_sets) {
     auto it = invalid_keys_.find(set.prefix);
     if (it == invalid_keys_.end()) continue;
@@ -571,6 +588,7 @@ void Runtime::add_metrics(api::MetricsWriter& w) const {
             static_cast<double>(ws.read_failures));
   w.counter("nicsync_watch_sweeps_total", "Full sweeps over every watched key.", {}, static_cast<double>(ws.sweeps));
   w.gauge("nicsync_watch_events_active", "1 while the Vault event stream is subscribed.", {}, ws.events_active ? 1 : 0);
+  if (audit_) audit_->add_metrics(w);
 }
 
 asio::awaitable<Result<api::TriggerReport>> Runtime::trigger(api::TriggerRequest request,

@@ -29,6 +29,12 @@
 
 namespace nicsync::app {
 
+class AuditFeedWiring;
+
+/// A bearer token file (api.token_file, watch.audit.token_file): one line of at least 16
+/// characters; nothing when `path` is empty. Errors say what is wrong with the file.
+Result<std::optional<Secret>> read_token_file(const std::string& path);
+
 /// Parses the file, fills Vault settings from VAULT_* and validates everything that can be
 /// checked offline. Errors name file, line and key.
 Result<Config> load_full_config(const std::string& path);
@@ -103,6 +109,9 @@ class Runtime {
   /// Where the watcher's events go: observations and listings to the mapper.
   void on_watch_event(const watch::WatchEvent& event);
   void add_metrics(api::MetricsWriter& w) const;
+  /// [watch.audit]: binds the audit feed's listener, has the watcher follow the feed and adds
+  /// the feed's route (OpenBao's http device) and details to the API's options and hooks.
+  Result<void> start_audit_feed(api::ApiOptions& options, api::ApiHooks& hooks);
 
   boost::asio::any_io_executor ex_;
   Config config_;
@@ -119,6 +128,7 @@ class Runtime {
   std::unique_ptr<sync::Mapper> mapper_;
   std::unique_ptr<watch::Watcher> watcher_;
   std::unique_ptr<api::ApiServer> api_;
+  std::unique_ptr<AuditFeedWiring> audit_;
   std::map<std::string, std::vector<std::string>> invalid_keys_;  // mapping-set prefix → keys not GSTINs
   std::uint64_t outcomes_seen_ = 0;     // delivery outcomes at the last release_memory_when_settled()
   std::uint64_t released_at_work_ = 0;  // sweeps + outcomes when memory was last given back

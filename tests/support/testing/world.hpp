@@ -66,6 +66,8 @@ class World {
     bool enterprise = false;  ///< Vault Enterprise: the events websocket
     std::string cleartax_client_secret = "ct-client-secret-0b7d4e";
     std::chrono::milliseconds event_ping_interval{30000};
+    /// Socket audit devices of the test Vault (e.g. one dialling a daemon's [watch.audit]).
+    std::vector<fakes::AuditDeviceOptions> audit_devices;
   };
 
   World() : World(Options{}) {}
@@ -74,6 +76,7 @@ class World {
     vo.enterprise = options_.enterprise;
     vo.root_token = "root-token-for-tests";
     vo.event_ping_interval = options_.event_ping_interval;
+    vo.audit_devices = options_.audit_devices;
     vault_ = std::make_unique<fakes::FakeVault>(io_.get_executor(), vo);
     fakes::FakeClearTaxOptions co;
     co.server.listen = "127.0.0.1:0";
@@ -170,6 +173,21 @@ class World {
     return call([&] {
       return vault_->kv_put("secret", "nic/" + gstin, {{"username", username}, {"password", password}});
     });
+  }
+  /// Writes a credential version through the test Vault's HTTP API (blocking), as a rotation
+  /// job does: unlike `put_credential`, Vault's audit devices see it. Returns the status.
+  int write_credential_over_http(const std::string& gstin, const std::string& username, const std::string& password) {
+    boost::asio::io_context io;
+    http::Client client(io.get_executor());
+    http::Request r;
+    r.method = "POST";
+    r.url = vault_address_ + "/v1/secret/data/nic/" + gstin;
+    r.headers = {{"X-Vault-Token", vault_->options().root_token}, {"Content-Type", "application/json"}};
+    r.body = fmt::format(R"({{"data":{{"username":"{}","password":"{}"}}}})", username, password);
+    r.timeout = std::chrono::seconds(10);
+    auto resp = run_for(io, client.request(std::move(r)), std::chrono::seconds(15));
+    client.shutdown();
+    return resp ? resp->status : 0;
   }
   /// What the test ClearTax holds for `gstin`.
   std::optional<fakes::StoredCredential> stored(const std::string& gstin) {
