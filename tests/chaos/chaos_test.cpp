@@ -3,7 +3,10 @@
 // test Vault and injects faults at random: Vault sealed, 5xx, 429, latency, dropped connections,
 // revoked tokens and a rotated AppRole secret id; destination 5xx, 429 with Retry-After, hangs
 // past the deadline, connections dropped mid-response, `success:false` with a transient code,
-// revoked ClearTax access tokens; SIGKILL + restart and SIGHUP with a changed configuration.
+// revoked ClearTax access tokens; SIGKILL + restart and SIGHUP with a changed configuration; on
+// the audit feed ([watch.audit], fed by the test Vault's device and a node of the test's own:
+// audit_injector.hpp) connections dropped mid-entry, garbage lines, entries twice, reordered,
+// for unknown paths, and entries that come before their version can be read.
 // When the faults stop, every GSTIN must reach its newest version at every destination within a
 // stated bound, and the record must be clean: no older version after a newer one, no repeats
 // beyond one per lost answer or crash, a ledger, /v1/status and /metrics that agree with the
@@ -41,6 +44,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "chaos/audit_injector.hpp"
 #include "chaos/record.hpp"
 #include "chaos/summary.hpp"
 #include "chaos/timeline.hpp"
@@ -71,7 +75,15 @@ class Chaos : public ::testing::Test {
       : settings_(Settings::from_env()),
         rng_(settings_.seed),
         nonce_rng_(settings_.seed ^ 0x9e3779b97f4a7c15ULL),
-        world_(World::Options{.enterprise = settings_.events, .event_ping_interval = 2s}) {}
+        world_(World::Options{.enterprise = settings_.events, .event_ping_interval = 2s, .audit_devices = devices()}) {}
+
+  // The test Vault's audit devices: the daemon's feed, and a spare.
+  std::vector<fakes::AuditDeviceOptions> devices() const {
+    std::vector<fakes::AuditDeviceOptions> out(2);
+    out[0].address = fmt::format("127.0.0.1:{}", audit_port_);
+    out[1].address = spare_.address();
+    return out;
+  }
 
   void SetUp() override {
     std::cout << fmt::format("chaos: seed {} (replay: {})", settings_.seed, settings_.replay()) << std::endl;
@@ -96,11 +108,22 @@ class Chaos : public ::testing::Test {
   static std::string username(const std::string& gstin) { return "api_" + gstin.substr(2, 10); }
 
   void rotate(int i) {
+    lagging_.put(i, true);  // a key's versions are written in order
     const std::int64_t v = ++versions_[static_cast<std::size_t>(i)];
     const std::string nonce = fmt::format("zq{:014x}", nonce_rng_() & 0xffffffffffffffULL);  // 56 bits: 14 hex digits
     const std::string password = fmt::format("Pw\"{}\\v{}<{}>ü", gstins_[static_cast<std::size_t>(i)], v, nonce);
     needles_.nonces.insert(nonce);
     planted_.emplace(password, std::make_pair(i, v));
+    if (lagging_.take()) {
+      injector_.rotation(gstins_[static_cast<std::size_t>(i)], v, password);
+      lagging_.hold(i, v, password);
+      return;
+    }
+    put(i, v, password);
+    if (daemon_) injector_.rotation(gstins_[static_cast<std::size_t>(i)], v, password);
+  }
+
+  void put(int i, std::int64_t v, const std::string& password) {
     const auto got = world_.put_credential(gstins_[static_cast<std::size_t>(i)],
                                            username(gstins_[static_cast<std::size_t>(i)]), password);
     ASSERT_EQ(got, v) << gstins_[static_cast<std::size_t>(i)];
@@ -127,6 +150,7 @@ class Chaos : public ::testing::Test {
     c.sync_extra = "max_retry_after = \"3s\"\n";
     c.destination_extra = "breaker_open_for = \"1s\"\nconnect_timeout = \"2s\"\n";
     c.cleartax_extra = "token_calls_per_hour = 288\n";
+    c.extra = fmt::format("[watch.audit]\nlisten = \"127.0.0.1:{}\"\n", audit_port_);
     return c;
   }
 
@@ -275,6 +299,18 @@ class Chaos : public ::testing::Test {
         break;
       }
       case FaultKind::cleartax_token_revoked: world_.call([&] { world_.cleartax().revoke_tokens(); }); break;
+      case FaultKind::audit_connection_dropped:
+        if (e.variant % 2 == 0) {
+          injector_.drop_connection_mid_entry();
+        } else {
+          world_.call([&] { world_.vault().break_audit_connections(); });
+        }
+        break;
+      case FaultKind::audit_garbage: injector_.garbage(e.n, e.variant); break;
+      case FaultKind::audit_duplicated: injector_.duplicate_next(e.n); break;
+      case FaultKind::audit_reordered: injector_.reorder_next(e.n); break;
+      case FaultKind::audit_unknown_paths: injector_.unknown_paths(e.n); break;
+      case FaultKind::audit_standby_lag: lagging_.start(e.n, e.length); break;
       case FaultKind::count_: break;
     }
     ++counts_[static_cast<int>(e.kind)];
@@ -290,6 +326,8 @@ class Chaos : public ::testing::Test {
   void stop_all_faults() {
     sealed_ = 0;
     slow_ = 0;
+    lagging_.stop();
+    injector_.flush();
     world_.call([&] {
       world_.vault().unseal();
       world_.vault().set_latency(0ms);
@@ -461,7 +499,11 @@ class Chaos : public ::testing::Test {
   Settings settings_;
   std::mt19937_64 rng_;
   std::mt19937_64 nonce_rng_;
+  std::uint16_t audit_port_ = testing::free_port();  // the daemon's [watch.audit] listen
+  SpareAuditDevice spare_;
   World world_;
+  AuditInjector injector_{audit_port_, settings_.seed ^ 0x5bd1e995ULL};
+  LaggingWrites lagging_{[this](int i, std::int64_t v, const std::string& pw) { put(i, v, pw); }};
   testing::TempDir dir_{"nicsync-chaos"};
   std::unique_ptr<Daemon> daemon_;
   std::vector<std::string> gstins_;
@@ -511,6 +553,7 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
   for (const auto& e : timeline) {
     std::this_thread::sleep_until(phase_start + e.at);  // pacing the load, not waiting on an event
     if (!daemon_alive()) return;
+    lagging_.put();
     switch (e.type) {
       case Event::Type::rotate:
         rotate(e.gstin);
@@ -715,6 +758,7 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
   EXPECT_EQ(scan.core_files, 0) << "nicsyncd disables core dumps";
   const std::string log = read_all(dir_.file("daemon.log"));
   EXPECT_EQ(log.find("failed unexpectedly"), std::string::npos) << "an exception escaped a delivery";
+  EXPECT_NE(log.find("audit feed: healthy"), std::string::npos) << "the daemon's own reads came back through the feed";
 
   // --- the counts, printed last (by main, after gtest's report) ---
   int faults = 0;
@@ -736,13 +780,17 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
       "chaos: pushes received cleartax {} (applied {}, {} during the fault phase, {} failed by a fault), hook {} "
       "(applied {}, {} during the fault phase, {} failed by a fault); ClearTax access tokens issued {}\n"
       "chaos: repeats {} ({} after a lost answer, {} after a crash; allowed: lost answers + 1 per crash)\n"
+      "chaos: audit feed: the test's node wrote {} entries ({} garbage, {} lost, {} dials); the test Vault's "
+      "device {} entries\n"
       "chaos: convergence {:.1f} s after the faults stopped (bound {} s); initial sync {:.1f} s\n"
       "chaos: wall time {:.0f} s\n",
       settings_.seed, settings_.replay(), settings_.gstins, settings_.events ? "events" : "poll",
       settings_.duration.count() / 1000, rotations, settings_.gstins, faults, by_kind, crashes_,
       received_by_dest["cleartax"], effective_by_dest["cleartax"], effective_in_phase["cleartax"],
       failed_by_fault["cleartax"], received_by_dest["hook"], effective_by_dest["hook"], effective_in_phase["hook"],
-      failed_by_fault["hook"], token_stats.issued_total, repeats, by_lost_answers, by_crashes, *converged,
+      failed_by_fault["hook"], token_stats.issued_total, repeats, by_lost_answers, by_crashes, injector_.lines(),
+      injector_.garbage_lines(), injector_.lost(), injector_.dials(),
+      world_.call([&] { return world_.vault().audit_stats().entries_written; }), *converged,
       settings_.convergence_bound.count(), *initial, std::chrono::duration<double>(Steady::now() - wall_start).count());
   std::cout << fmt::format("chaos: history has {} applied entries", applied_entries) << std::endl;
 }

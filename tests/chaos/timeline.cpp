@@ -72,6 +72,12 @@ std::string_view name_of(FaultKind k) {
     case FaultKind::cleartax_token_revoked: return "cleartax access token revoked";
     case FaultKind::daemon_sigkill: return "daemon SIGKILL+restart";
     case FaultKind::daemon_sighup: return "daemon SIGHUP changed config";
+    case FaultKind::audit_connection_dropped: return "audit feed connection dropped";
+    case FaultKind::audit_garbage: return "audit feed garbage lines";
+    case FaultKind::audit_duplicated: return "audit feed entries twice";
+    case FaultKind::audit_reordered: return "audit feed entries reordered";
+    case FaultKind::audit_unknown_paths: return "audit feed unknown paths";
+    case FaultKind::audit_standby_lag: return "audit feed entry before data";
     case FaultKind::count_: break;
   }
   return "?";
@@ -135,6 +141,12 @@ std::vector<Event> make_timeline(const Settings& s, std::mt19937_64& rng) {
       {FaultKind::dest_dropped_mid_response, 12},
       {FaultKind::dest_success_false, 9},
       {FaultKind::cleartax_token_revoked, 1},
+      {FaultKind::audit_connection_dropped, 4},
+      {FaultKind::audit_garbage, 4},
+      {FaultKind::audit_duplicated, 4},
+      {FaultKind::audit_reordered, 3},
+      {FaultKind::audit_unknown_paths, 4},
+      {FaultKind::audit_standby_lag, 4},
   };
   int weight_sum = 0;
   for (const auto& [k, w] : weights) weight_sum += w;
@@ -188,6 +200,16 @@ std::vector<Event> make_timeline(const Settings& s, std::mt19937_64& rng) {
       case FaultKind::dest_success_false:
         e.hooks = false;  // a webhook has no success:false
         e.n = 1 + pick(5);
+        break;
+      case FaultKind::audit_garbage:
+      case FaultKind::audit_duplicated:
+      case FaultKind::audit_unknown_paths: e.n = 1 + pick(8); break;
+      case FaultKind::audit_reordered: e.n = 2 + pick(6); break;
+      case FaultKind::audit_standby_lag:
+        // The entries of the next rotations come before their data can be read: the daemon reads
+        // again after 0.2, 1 and 5 s; a lag past those is the sweeps' to find.
+        e.n = 1 + pick(3);
+        e.length = milliseconds(100 + pick(3000));
         break;
       default: break;
     }

@@ -55,6 +55,14 @@ enum class FaultKind {
   cleartax_token_revoked,
   daemon_sigkill,
   daemon_sighup,
+  // The audit feed ([watch.audit]): the test's own node on it (AuditInjector), and the test
+  // Vault's device.
+  audit_connection_dropped,
+  audit_garbage,
+  audit_duplicated,
+  audit_reordered,
+  audit_unknown_paths,
+  audit_standby_lag,
   count_,
 };
 constexpr int kFaultKinds = static_cast<int>(FaultKind::count_);

@@ -192,6 +192,8 @@ class FakeVault {
   /// taken by no device, as if every device's write and redial failed (a response entry fails
   /// after its request ran: the way to see Vault's 500 for a write that was done).
   void fail_audit_entries(int request_entries, int response_entries);
+  /// Every device's connection breaks; each dials again with its next entry.
+  void break_audit_connections();
 
   // --- faults ---
   void seal();

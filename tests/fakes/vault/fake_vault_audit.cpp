@@ -108,6 +108,15 @@ class AuditDevice : public std::enable_shared_from_this<AuditDevice> {
     lock_.close();
   }
 
+  /// The connection breaks (the peer's side, a network fault): a write under way fails, and
+  /// the next write dials again as after any failure. The socket object stays until then, for
+  /// the write that may be using it.
+  void break_connection() {
+    if (!socket_) return;
+    boost::system::error_code ec;
+    socket_->close(ec);
+  }
+
  private:
   asio::awaitable<boost::system::error_code> write_once(const std::string& line, AuditStats& stats) {
     if (!socket_) {
@@ -646,6 +655,10 @@ asio::awaitable<Result<void>> FakeVault::enable_audit_device(AuditDeviceOptions 
 }
 
 AuditStats FakeVault::audit_stats() const { return impl_->audit_stats; }
+
+void FakeVault::break_audit_connections() {
+  for (auto& d : impl_->audit_devices) d->break_connection();
+}
 
 void FakeVault::fail_audit_entries(int request_entries, int response_entries) {
   impl_->failing_request_entries = request_entries;
