@@ -386,9 +386,17 @@ Result<void> Runtime::start_api() {
   };
   hooks.change_feed = [this] {
     const auto& w = config_.watch;
-    return watcher_->stats().events_active
-               ? fmt::format("Vault events, and a full read every {}", format_duration(w.resync_interval))
-               : fmt::format("polling every {}", format_duration(w.poll_interval));
+    if (watcher_->stats().events_active) {
+      return fmt::format("Vault events, and a full read every {}", format_duration(w.resync_interval));
+    }
+    const auto audit = watcher_->audit_feed_health();
+    if (audit.healthy) {
+      return fmt::format("Vault's audit stream, and a full read every {}", format_duration(w.resync_interval));
+    }
+    if (audit.attached) {
+      return fmt::format("polling every {} (the audit stream is not healthy)", format_duration(w.poll_interval));
+    }
+    return fmt::format("polling every {}", format_duration(w.poll_interval));
   };
   hooks.destinations = [this] {
     std::vector<api::DestinationInfo> out;
