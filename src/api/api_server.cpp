@@ -519,6 +519,9 @@ struct ApiServer::Impl {
       resp.headers.push_back({"WWW-Authenticate", "Bearer"});
       co_return resp;
     }
+    if (hooks.forward_sync) {
+      if (auto forwarded = co_await hooks.forward_sync(r)) co_return std::move(*forwarded);
+    }
     if (!hooks.trigger) co_return error_response(503, "triggers are not available yet");
     TriggerRequest req;
     if (!r.body.empty()) {
@@ -560,7 +563,9 @@ struct ApiServer::Impl {
     }
     json::array errors;
     for (const auto& e : report->errors) errors.emplace_back(e);
-    co_return json_response(200, json::object{{"items", std::move(items)}, {"errors", std::move(errors)}});
+    json::object answer{{"items", std::move(items)}, {"errors", std::move(errors)}};
+    if (hooks.served_by) answer["served_by"] = hooks.served_by();
+    co_return json_response(200, std::move(answer));
   }
 
   ApiOptions options;

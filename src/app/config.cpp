@@ -1,5 +1,7 @@
 #include "nicsync/app/config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -317,6 +319,36 @@ void read_sync(TableReader& t, SyncConfig& s) {
   t.finish();
 }
 
+void read_ha(TableReader& t, HaConfig& h) {
+  using std::chrono::milliseconds;
+  if (auto s = t.string("replica_id", "a name such as \"nicsync-a\"")) {
+    const bool plain = !s->empty() && s->size() <= 64 && std::all_of(s->begin(), s->end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':';
+    });
+    if (!plain) {
+      t.error("replica_id", "must be 1 to 64 letters, digits, '-', '_', '.' or ':' (it goes into User-Agent)");
+    } else {
+      h.replica_id = *s;
+    }
+  }
+  if (auto s = t.string("advertise_url", "a URL such as \"https://nicsync-a.example.net:9464\"")) {
+    if (!s->starts_with("http://") && !s->starts_with("https://")) {
+      t.error("advertise_url", "must start with http:// or https://");
+    } else {
+      h.advertise_url = *s;
+      while (h.advertise_url.ends_with('/')) h.advertise_url.pop_back();
+    }
+  }
+  if (auto d = t.duration("lease", milliseconds(1'000), milliseconds(600'000))) h.lease = *d;
+  if (auto d = t.duration("renew", milliseconds(200), milliseconds(300'000))) h.renew = *d;
+  // Two renewals must fit in a lease, so that one lost round trip does not lose the lead.
+  if (h.renew * 2 > h.lease) {
+    t.error("renew", fmt::format("must be at most half the lease ({}); the default is a third (lease = \"15s\", "
+                                 "renew = \"5s\")",
+                                 format_duration(h.lease)));
+  }
+}
+
 void read_ledger(TableReader& t, LedgerConfig& l, bool postgres_environment) {
   if (auto s = t.string("backend", "\"sqlite\" or \"postgresql\"")) {
     if (*s == "sqlite")
@@ -611,6 +643,14 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (const auto* t = top.table("ledger")) {
     TableReader r(*t, "ledger", errors);
     read_ledger(r, config.ledger, env.postgres_environment);
+  }
+  if (const auto* t = top.table("ha")) {
+    TableReader r(*t, "ha", errors);
+    read_ha(r, config.ha);
+    r.finish();
+    if (config.ledger.backend != LedgerBackend::postgresql) {
+      top.error("ha", "is only read with [ledger] backend = \"postgresql\": replicas share a PostgreSQL ledger");
+    }
   }
   std::set<std::string> names;
   for (auto [tbl, path] : top.tables("destination")) {

@@ -15,8 +15,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include "app/sealed_token_stash.hpp"
 #include "app/audit_feed_wiring.hpp"
+#include "app/sealed_token_stash.hpp"
+#include "nicsync/core/build_info.hpp"
 #include "nicsync/core/duration.hpp"
 #include "nicsync/core/text.hpp"
 #include "nicsync/sync/news.hpp"
@@ -278,9 +279,13 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, C
     rt->token_stash_ = std::make_shared<SealedTokenStash>(*rt->store_, std::move(*sealer));
   }
 
+  const bool replicated = config.ledger.backend == LedgerBackend::postgresql;
   rt->vault_ = std::make_unique<vault::Client>(rt->ex_, config.vault, Clock::real());
   http::ClientOptions ho;
   ho.max_host_connections = 32;
+  // Every push says which replica sent it.
+  if (replicated)
+    ho.user_agent = fmt::format("nicsync/{} replica/{}", build_info::kVersion, Replica::default_id(config));
   rt->http_ = std::make_unique<http::Client>(rt->ex_, ho);
   rt->reader_ = std::make_unique<VaultCredentialReader>(*rt->vault_);
   rt->secrets_ = std::make_unique<VaultSecretSource>(*rt->vault_);
@@ -290,6 +295,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, C
   eo.backoff = config.sync.backoff;
   eo.unknown_code_attempts = config.sync.unknown_code_attempts;
   eo.history_retention = config.sync.history_retention;
+  eo.standby = replicated;  // a replica delivers only while it holds the leader lease
   auto fingerprinter = *rt->fingerprinter_;
   rt->engine_ = std::make_unique<sync::Engine>(
       rt->ex_, *rt->store_, *rt->reader_,
@@ -303,7 +309,7 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, C
   rt->mapper_ = std::make_unique<sync::Mapper>(*rt->engine_);
   if (auto r = rt->mapper_->configure(config.mappings, config.mapping_sets); !r) return r.error();
   if (auto r = rt->engine_->load(); !r) return r.error();
-  rt->engine_->start();
+  if (!replicated) rt->engine_->start();
 
   watch::WatcherOptions wo;
   wo.mode = to_watch_mode(config.watch.mode);
@@ -316,6 +322,9 @@ Result<std::unique_ptr<Runtime>> Runtime::open(asio::any_io_executor executor, C
   rt->watcher_ = std::make_unique<watch::Watcher>(rt->ex_, *rt->vault_, wo, Clock::real(),
                                                   [self](const watch::WatchEvent& e) { self->on_watch_event(e); });
   rt->watch_mapped_keys();
+  if (replicated) {
+    if (auto r = rt->open_replica(); !r) return r.error();
+  }
   return rt;
 }
 
@@ -368,6 +377,12 @@ Result<void> Runtime::start_api() {
   o.bearer_token = std::move(*token);
   api::ApiHooks hooks;
   if (auto r = start_audit_feed(o, hooks); !r) return r;
+  hooks.details = [this] {
+    boost::json::object out = audit_ ? audit_->details() : boost::json::object();
+    if (replica_) add_replica_details(out);
+    return out;
+  };
+  if (replica_) add_replica_hooks(hooks);
   hooks.not_ready_reasons = [this] { return not_ready_reasons(); };
   hooks.warnings = [this] { return warnings(); };
   hooks.extra_metrics = [this](api::MetricsWriter& w) { add_metrics(w); };
@@ -422,6 +437,10 @@ void Runtime::start_background(asio::cancellation_slot slot) {
     co_await (v->run_token_lifetime() && w->run());
   };
   asio::co_spawn(ex_, both(vault_.get(), watcher_.get()), asio::bind_cancellation_slot(slot, asio::detached));
+  // The replica keeps its lease through the stop: the engine's last outcomes commit under it.
+  if (replica_) {
+    asio::co_spawn(ex_, replica_->run(), asio::bind_cancellation_slot(replica_stop_.slot(), asio::detached));
+  }
 }
 
 Result<void> Runtime::reconfigure(Config next) {
@@ -451,13 +470,16 @@ Result<void> Runtime::start_audit_feed(api::ApiOptions& options, api::ApiHooks& 
   audit_ = std::move(*audit);
   if (!audit_) return {};
   audit_->add_api_hooks(options, hooks);
-  hooks.details = [this] { return audit_->details(); };
   return {};
 }
 
 asio::awaitable<void> Runtime::stop(std::chrono::milliseconds grace) {
   if (audit_) audit_->stop();
   co_await engine_->stop(grace);
+  if (replica_) {
+    replica_stop_.emit(asio::cancellation_type::terminal);
+    co_await replica_->give_back();
+  }
   if (api_) co_await api_->stop(std::chrono::seconds(1));
   http_->shutdown();
   vault_->shutdown();
@@ -465,6 +487,7 @@ asio::awaitable<void> Runtime::stop(std::chrono::milliseconds grace) {
 
 std::vector<std::string> Runtime::not_ready_reasons() const {
   std::vector<std::string> out;
+  if (replica_ && !replica_->leader()) return standby_not_ready_reasons();
   const auto ts = vault_->token_state();
   if (!ts.valid) {
     out.push_back(ts.last_error ? "Vault: not authenticated: " + ts.last_error->describe()
@@ -527,9 +550,10 @@ std::string Runtime::status_line() const {
     return it == counts.end() ? std::size_t{0} : it->second;
   };
   const auto reasons = not_ready_reasons();
-  return fmt::format("{} in sync, {} pending, {} retrying, {} parked, {} rejected, {} source deleted; {}",
-                     n(ledger::PairState::in_sync), n(ledger::PairState::pending), n(ledger::PairState::retrying),
-                     n(ledger::PairState::parked), n(ledger::PairState::rejected), n(ledger::PairState::source_deleted),
+  return fmt::format("{}{} in sync, {} pending, {} retrying, {} parked, {} rejected, {} source deleted; {}",
+                     replica_ ? (replica_->leader() ? "leader; " : "standby; ") : "", n(ledger::PairState::in_sync),
+                     n(ledger::PairState::pending), n(ledger::PairState::retrying), n(ledger::PairState::parked),
+                     n(ledger::PairState::rejected), n(ledger::PairState::source_deleted),
                      reasons.empty() ? "ready" : "not ready: " + reasons.front());
 }
 
@@ -555,6 +579,7 @@ void Runtime::release_memory_when_settled() {
 }
 
 void Runtime::add_metrics(api::MetricsWriter& w) const {
+  if (replica_) add_replica_metrics(w);
   const auto vs = vault_->stats();
   w.counter("nicsync_vault_requests_total", "Vault API calls by outcome.", {{"outcome", "ok"}},
             static_cast<double>(vs.calls - vs.calls_failed));

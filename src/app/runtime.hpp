@@ -13,6 +13,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 
+#include "app/replica.hpp"
 #include "app/vault_sources.hpp"
 #include "nicsync/api/api_server.hpp"
 #include "nicsync/app/config.hpp"
@@ -109,6 +110,17 @@ class Runtime {
   /// Where the watcher's events go: observations and listings to the mapper.
   void on_watch_event(const watch::WatchEvent& event);
   void add_metrics(api::MetricsWriter& w) const;
+
+  // --- replicas on a PostgreSQL ledger (runtime_replica.cpp) -------------------------------
+  Result<void> open_replica();
+  boost::asio::awaitable<Result<void>> lead(std::int64_t epoch);
+  boost::asio::awaitable<void> stand_by();
+  boost::asio::awaitable<void> follow();
+  boost::asio::awaitable<std::optional<http::ServerResponse>> forward_sync(const http::ServerRequest& request);
+  [[nodiscard]] std::vector<std::string> standby_not_ready_reasons() const;
+  void add_replica_hooks(api::ApiHooks& hooks);
+  void add_replica_details(boost::json::object& out) const;
+  void add_replica_metrics(api::MetricsWriter& w) const;
   /// [watch.audit]: binds the audit feed's listener, has the watcher follow the feed and adds
   /// the feed's route (OpenBao's http device) and details to the API's options and hooks.
   Result<void> start_audit_feed(api::ApiOptions& options, api::ApiHooks& hooks);
@@ -128,6 +140,8 @@ class Runtime {
   std::unique_ptr<sync::Mapper> mapper_;
   std::unique_ptr<watch::Watcher> watcher_;
   std::unique_ptr<api::ApiServer> api_;
+  std::unique_ptr<Replica> replica_;  // a PostgreSQL ledger: one of possibly several replicas
+  boost::asio::cancellation_signal replica_stop_;
   std::unique_ptr<AuditFeedWiring> audit_;
   std::map<std::string, std::vector<std::string>> invalid_keys_;  // mapping-set prefix → keys not GSTINs
   std::uint64_t outcomes_seen_ = 0;     // delivery outcomes at the last release_memory_when_settled()

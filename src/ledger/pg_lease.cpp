@@ -30,17 +30,22 @@ std::int64_t to_int64(const char* text) {
 struct PostgresLease::Impl {
   explicit Impl(PostgresStoreOptions o) : options(std::move(o)) {
     lease = qualified(options.schema, "lease");
-    // One session lock per schema: deployments that share a database do not share leaders.
-    lock_args = fmt::format("1313294156, hashtext('{}')", options.schema);
+    // One session lock per schema and epoch: deployments that share a database do not share
+    // leaders, and the lock of an epoch can only be its leader's (it is taken in the statement
+    // that creates the epoch, before any standby can see the epoch).
+    lock_key = fmt::format("hashtext('{}')", options.schema);
   }
+
+  std::string lock_args(std::int64_t epoch) const { return fmt::format("{}, ({} % 2147483647)::int", lock_key, epoch); }
 
   PostgresStoreOptions options;
   asio::thread_pool thread{1};
   PgConn conn;
   PgTarget target;
   bool lock_held = false;
+  std::int64_t lock_epoch = 0;  // the epoch whose lock this session holds
   std::string lease;
-  std::string lock_args;
+  std::string lock_key;
 
   // --- on the lease's thread ---------------------------------------------------------------
 
@@ -83,12 +88,24 @@ struct PostgresLease::Impl {
     return r;
   }
 
-  Result<bool> take_session_lock(std::chrono::milliseconds limit) {
-    if (lock_held) return true;
-    auto r = run(fmt::format("SELECT pg_try_advisory_lock({})", lock_args), {}, limit, "take the leader lock of");
+  // The leader's lock for `epoch` (after a reconnection: the old session took it along).
+  Result<bool> take_session_lock(std::int64_t epoch, std::chrono::milliseconds limit) {
+    if (lock_held && lock_epoch == epoch) return true;
+    auto r =
+        run(fmt::format("SELECT pg_try_advisory_lock({})", lock_args(epoch)), {}, limit, "take the leader lock of");
     if (!r) return r.error();
     lock_held = std::string_view(PQgetvalue(r->get(), 0, 0)) == "t";
+    if (lock_held) lock_epoch = epoch;
     return lock_held;
+  }
+
+  // Whether the lock of `epoch` is free: its leader's session is gone. Not kept: the caller
+  // takes over with a new epoch (whose lock comes with it).
+  Result<bool> lock_free(std::int64_t epoch, std::chrono::milliseconds limit) {
+    auto r = run(fmt::format("SELECT pg_try_advisory_lock({0}) AND pg_advisory_unlock({0})", lock_args(epoch)), {},
+                 limit, "look at the leader lock of");
+    if (!r) return r.error();
+    return std::string_view(PQgetvalue(r->get(), 0, 0)) == "t";
   }
 
   Result<LeaseState> read_now(std::chrono::milliseconds limit) {
@@ -113,19 +130,27 @@ struct PostgresLease::Impl {
   }
 
   Result<std::optional<HeldLease>> acquire_now(const std::string& holder, const std::string& url,
-                                               std::chrono::milliseconds duration, bool take_over) {
+                                               std::chrono::milliseconds duration,
+                                               std::optional<std::int64_t> take_over) {
     const auto limit = duration / 3;
+    if (lock_held) {
+      if (auto r = let_go_now(); !r) return r.error();
+    }
+    // The session lock of the new epoch is taken in the same statement: it tells standbys at
+    // once when this process goes (the lease is what counts).
     auto r = run(fmt::format("UPDATE {} SET holder = $1, url = $2, epoch = epoch + 1, expires_at = now() + $3 * "
                              "interval '1 millisecond', changed_at = now() WHERE name = 'leader' AND (holder = '' OR "
-                             "holder = $1 OR expires_at <= now() OR $4::boolean) RETURNING epoch",
-                             lease),
-                 {encode_text(holder), encode_text(url), std::to_string(duration.count()), take_over ? "t" : "f"},
+                             "holder = $1 OR expires_at <= now() OR epoch = $4) RETURNING epoch, "
+                             "pg_try_advisory_lock({}, (epoch % 2147483647)::int)",
+                             lease, lock_key),
+                 {encode_text(holder), encode_text(url), std::to_string(duration.count()),
+                  std::to_string(take_over.value_or(-1))},
                  limit, "take the leader lease of");
     if (!r) return r.error();
     if (PQntuples(r->get()) != 1) return std::optional<HeldLease>();
     HeldLease held{to_int64(PQgetvalue(r->get(), 0, 0)), duration};
-    // The session lock tells standbys at once when this process goes; the lease is what counts.
-    (void)take_session_lock(limit);
+    lock_held = std::string_view(PQgetvalue(r->get(), 0, 1)) == "t";
+    lock_epoch = held.epoch;
     return std::optional<HeldLease>(held);
   }
 
@@ -139,7 +164,7 @@ struct PostgresLease::Impl {
                  "renew the leader lease of");
     if (!r) return r.error();
     if (PQntuples(r->get()) != 1) return std::optional<HeldLease>();
-    if (!lock_held) (void)take_session_lock(limit);  // after a reconnection
+    if (!lock_held) (void)take_session_lock(epoch, limit);  // after a reconnection
     return std::optional<HeldLease>(HeldLease{epoch, duration});
   }
 
@@ -154,7 +179,7 @@ struct PostgresLease::Impl {
 
   Result<void> let_go_now() {
     if (!lock_held) return {};
-    auto r = run(fmt::format("SELECT pg_advisory_unlock({})", lock_args), {}, options.io_timeout,
+    auto r = run(fmt::format("SELECT pg_advisory_unlock({})", lock_args(lock_epoch)), {}, options.io_timeout,
                  "let go of the leader lock of");
     lock_held = false;
     if (!r) return r.error();
@@ -186,7 +211,7 @@ asio::awaitable<Result<LeaseState>> PostgresLease::read() {
 
 asio::awaitable<Result<std::optional<HeldLease>>> PostgresLease::acquire(std::string holder, std::string url,
                                                                          std::chrono::milliseconds duration,
-                                                                         bool take_over) {
+                                                                         std::optional<std::int64_t> take_over) {
   return on_thread<Result<std::optional<HeldLease>>>(
       impl_, [holder = std::move(holder), url = std::move(url), duration, take_over](Impl& i) {
         return i.acquire_now(holder, url, duration, take_over);
@@ -204,8 +229,8 @@ asio::awaitable<Result<void>> PostgresLease::release(std::string holder, std::in
                                  [holder = std::move(holder), epoch](Impl& i) { return i.release_now(holder, epoch); });
 }
 
-asio::awaitable<Result<bool>> PostgresLease::holder_gone() {
-  return on_thread<Result<bool>>(impl_, [](Impl& i) { return i.take_session_lock(i.options.io_timeout); });
+asio::awaitable<Result<bool>> PostgresLease::holder_gone(std::int64_t epoch) {
+  return on_thread<Result<bool>>(impl_, [epoch](Impl& i) { return i.lock_free(epoch, i.options.io_timeout); });
 }
 
 asio::awaitable<Result<void>> PostgresLease::let_go() {

@@ -489,8 +489,7 @@ struct PostgresStore::Impl {
     if (auto* h = std::get_if<HistoryJob>(&job)) {
       finish(h->done, history_rows(r.get(), target));
     } else if (auto* l = std::get_if<LoadJob>(&job)) {
-      l->answered = true;
-      l->promise.set_value(pair_rows(r.get(), target));
+      answer(*l, pair_rows(r.get(), target));
     } else if (auto* s = std::get_if<SealedReadJob>(&job)) {
       std::optional<std::string> value;
       if (PQntuples(r.get()) == 1) {
@@ -570,6 +569,11 @@ Result<std::vector<PairRecord>> PostgresStore::load_pairs() {
   auto future = job.promise.get_future();
   impl_->submit(std::move(job));
   return future.get();
+}
+
+asio::awaitable<Result<std::vector<PairRecord>>> PostgresStore::read_pairs() {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<std::vector<PairRecord>>)>(
+      InitiateLoad<Impl>{impl_}, asio::use_awaitable);
 }
 
 asio::awaitable<Result<void>> PostgresStore::write(PairRecord record, std::optional<HistoryEntry> history) {

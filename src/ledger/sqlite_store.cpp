@@ -33,6 +33,7 @@ namespace {
 
 using detail::AppendHistoryJob;
 using detail::Database;
+using detail::answer;
 using detail::fail;
 using detail::finish;
 using detail::HistoryJob;
@@ -152,8 +153,7 @@ struct SqliteStore::Impl {
       if (auto* h = std::get_if<HistoryJob>(&job)) {
         finish(h->done, stmts.read_history(db, h->gstin, h->limit));
       } else if (auto* l = std::get_if<LoadJob>(&job)) {
-        l->answered = true;
-        l->promise.set_value(stmts.read_pairs(db));
+        answer(*l, stmts.read_pairs(db));
       } else if (auto* r = std::get_if<SealedReadJob>(&job)) {
         finish(r->done, stmts.read_sealed(db, r->name));
       }
@@ -307,6 +307,11 @@ Result<std::vector<PairRecord>> SqliteStore::load_pairs() {
   auto future = job.promise.get_future();
   impl_->submit(std::move(job));
   return future.get();
+}
+
+asio::awaitable<Result<std::vector<PairRecord>>> SqliteStore::read_pairs() {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<std::vector<PairRecord>>)>(
+      detail::InitiateLoad<Impl>{impl_}, asio::use_awaitable);
 }
 
 asio::awaitable<Result<void>> SqliteStore::write(PairRecord record, std::optional<HistoryEntry> history) {

@@ -75,8 +75,11 @@ struct HistoryJob {
   std::size_t limit = 0;
   Done<Result<std::vector<HistoryEntry>>> done;
 };
+/// Every pair record: for start-up (blocking, through `promise`) or for a replica that follows
+/// the ledger while it stands by (`done`, completing on the caller's executor).
 struct LoadJob {
   std::promise<Result<std::vector<PairRecord>>> promise;
+  Done<Result<std::vector<PairRecord>>> done;
   bool answered = false;
 };
 struct AppendHistoryJob {
@@ -108,16 +111,24 @@ inline bool is_plain_mutation(const Job& j) noexcept {
          std::holds_alternative<SealedWriteJob>(j) || std::holds_alternative<AppendHistoryJob>(j);
 }
 
+/// Answers a load once, whichever way it was asked.
+inline void answer(LoadJob& job, Result<std::vector<PairRecord>> result) {
+  if (job.answered) return;
+  job.answered = true;
+  if (job.done) {
+    finish(job.done, std::move(result));
+  } else {
+    job.promise.set_value(std::move(result));
+  }
+}
+
 /// Answers a job that did not run with `error`.
 inline void fail(Job& job, const Error& error) {
   std::visit(
       [&](auto& j) {
         using J = std::decay_t<decltype(j)>;
         if constexpr (std::is_same_v<J, LoadJob>) {
-          if (!j.answered) {
-            j.answered = true;
-            j.promise.set_value(error);
-          }
+          answer(j, error);
         } else if constexpr (std::is_same_v<J, WriteJob> || std::is_same_v<J, RemoveJob> ||
                              std::is_same_v<J, SealedWriteJob> || std::is_same_v<J, AppendHistoryJob>) {
           finish(j.done, Result<void>(error));
@@ -172,6 +183,17 @@ struct InitiateHistory {
   template <class H>
   void operator()(H handler, std::string gstin, std::size_t limit) const {
     impl->submit(HistoryJob{std::move(gstin), limit, make_done<Result<std::vector<HistoryEntry>>>(std::move(handler))});
+  }
+};
+
+template <class Impl>
+struct InitiateLoad {
+  std::shared_ptr<Impl> impl;
+  template <class H>
+  void operator()(H handler) const {
+    LoadJob job;
+    job.done = make_done<Result<std::vector<PairRecord>>>(std::move(handler));
+    impl->submit(std::move(job));
   }
 };
 

@@ -77,6 +77,12 @@ asio::awaitable<void> Engine::Impl::attempt(PairPtr p, Target t) {
   if (progress.state != PairState::retrying) progress.state = PairState::pending;
   if (progress.first_attempt_at == SystemTime{}) progress.first_attempt_at = clock.system_now();
   if (auto w = co_await write(p, std::nullopt); !w) {
+    if (w.error().is(Errc::ledger_fenced)) {
+      // Another replica leads now: nothing goes out, and the record this replica holds is
+      // replaced by the ledger's when it stands by.
+      spdlog::warn("{} version={}: not pushed: {}", p->describe(), t.version.number, w.error().message);
+      co_return;
+    }
     progress.push_in_flight = false;
     co_await failed(
         p, t, Error(w.error().code, "cannot record the delivery intent in the ledger: " + w.error().message), false);
@@ -99,6 +105,14 @@ asio::awaitable<void> Engine::Impl::attempt(PairPtr p, Target t) {
       std::string(t.version.lineage.text()),
       progress.attempts + 1,
       idempotency_key(destination, p->config.gstin, src.path, t.version.lineage.text(), t.version.number)};
+  if (may_push && !may_push()) {
+    // The lease may have run out since the intent committed: the push stays in the ledger as
+    // in flight, and whichever replica leads next pushes it.
+    spdlog::warn("{} version={}: not pushed: this replica's lease is about to run out", p->describe(),
+                 t.version.number);
+    lane.release_push_slot(*p, false);
+    co_return;
+  }
   const SteadyTime push_start = clock.now();
   auto dest = lane.destination();  // keep the object alive across a reload
   auto result = co_await dest->push(std::move(d), std::move(*credential));

@@ -30,7 +30,8 @@ Engine::Impl::Impl(asio::any_io_executor executor, ledger::Store& s, CredentialR
       retry_timer(ex),
       changed(ex, std::chrono::steady_clock::time_point::max()),
       drained(ex),
-      housekeeping(ex) {}
+      housekeeping(ex),
+      passive(o.standby) {}
 
 void Engine::Impl::set_destinations(
     std::vector<std::pair<std::shared_ptr<destinations::Destination>, LanePolicy>> list) {
@@ -72,8 +73,16 @@ void Engine::start() {
   for (auto& p : impl_->recovered) impl_->schedule_recovered(p);
   impl_->recovered.clear();
   for (auto& [name, lane] : impl_->lanes) impl_->pump(*lane);
-  asio::co_spawn(impl_->ex, Impl::housekeeping_loop(impl_), asio::detached);
+  if (!std::exchange(impl_->housekeeping_running, true)) {
+    asio::co_spawn(impl_->ex, Impl::housekeeping_loop(impl_), asio::detached);
+  }
 }
+
+asio::awaitable<void> Engine::stand_by() { return impl_->stand_by(); }
+asio::awaitable<Result<void>> Engine::refresh() { return impl_->refresh(); }
+asio::awaitable<Result<void>> Engine::lead() { return impl_->lead(); }
+void Engine::set_push_permit(std::function<bool()> may_push) { impl_->may_push = std::move(may_push); }
+bool Engine::standing_by() const noexcept { return impl_->passive; }
 
 std::size_t Engine::observe(const Observation& observation) { return impl_->observe(observation); }
 

@@ -5,6 +5,8 @@
 //   scheduling.cpp observations (is_news), operator retries, the ready queues and retry timer
 //   delivery.cpp   one delivery: Vault read → no-op check → intent → push → outcome
 //   outcomes.cpp   what each outcome does to a pair's progress, history and counters; ledger writes
+//   standby.cpp    replicas: standing by (no deliveries, records followed from the ledger) and
+//                  taking the lead (the ledger's records taken up as after a crash)
 // Everything runs on the one event loop; the ledger's writes complete when durable (its own
 // thread does the fsync).
 
@@ -48,6 +50,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   /// Takes up the ledger's record of a pair: a push in flight at the last stop is pushed again,
   /// a version waiting for its first or next attempt gets it. Whether the pair has work now.
   bool recover(Pair& p);
+  /// Since when a pair read from the ledger has been out of sync (for the views).
+  void note_unsynced(Pair& p);
   void schedule_recovered(const PairPtr& p);
   [[nodiscard]] std::vector<PairPtr>::const_iterator find_pair(std::string_view destination,
                                                                std::string_view gstin) const;
@@ -67,6 +71,17 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   // --- one delivery (delivery.cpp) --------------------------------------------------------
   static boost::asio::awaitable<void> deliver(std::shared_ptr<Impl> self, PairPtr p);
   boost::asio::awaitable<void> attempt(PairPtr p, Target t);
+
+  // --- replicas (standby.cpp) -------------------------------------------------------------
+  /// Stops starting deliveries and cancels those under way (their intents stay in the ledger).
+  boost::asio::awaitable<void> stand_by();
+  /// Every pair's record replaced by the ledger's (a standby follows the leader's writes).
+  boost::asio::awaitable<Result<void>> refresh();
+  /// The ledger's records taken up as after a crash, then deliveries start.
+  boost::asio::awaitable<Result<void>> lead();
+  void adopt(std::vector<ledger::PairRecord> records, bool take_up);
+  /// No delivery starts: stopping, or a standby replica.
+  [[nodiscard]] bool halted() const noexcept { return stopping || passive; }
 
   // --- outcomes and the ledger (outcomes.cpp) ---------------------------------------------
   boost::asio::awaitable<void> applied(PairPtr p, Target t, Fingerprint fp, std::chrono::milliseconds took);
@@ -116,6 +131,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
   int in_flight_total = 0;
   bool started = false;
   bool stopping = false;
+  bool passive = false;               // a standby replica: records followed, nothing delivered
+  bool housekeeping_running = false;  // the loop is spawned once, by start() or lead()
+  std::function<bool()> may_push;     // checked right before a push leaves (replicas: the lease)
   std::uint64_t redeliveries_after_crash = 0;
 };
 

@@ -154,14 +154,14 @@ void Engine::Impl::after_delivery(const PairPtr& p, const Target& t) {
   const auto due = std::exchange(p->due, std::nullopt);
   if (replaced) {
     schedule_now(p);
-  } else if (p->progress.state == PairState::retrying && due && !stopping) {
+  } else if (p->progress.state == PairState::retrying && due && !halted()) {
     schedule_retry(p, *due);
   } else {
     p->target.reset();
   }
   notify_change();
   pump(lane);
-  if (stopping && in_flight_total == 0) drained.cancel();
+  if (halted() && in_flight_total == 0) drained.cancel();
 }
 
 asio::awaitable<Result<void>> Engine::Impl::write(PairPtr p, std::optional<HistoryEntry> history) {
@@ -187,6 +187,7 @@ asio::awaitable<void> Engine::Impl::housekeeping_loop(std::shared_ptr<Impl> self
     self->housekeeping.expires_after(std::chrono::seconds(5));
     auto [ec] = co_await self->housekeeping.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec || self->stopping) break;
+    if (self->passive) continue;  // a standby writes nothing
     // Records whose write failed (disk full, I/O error) are written again. A copy: a reload
     // may change the table while a write waits for the disk.
     std::vector<PairPtr> dirty;

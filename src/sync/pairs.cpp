@@ -125,11 +125,16 @@ Result<void> Engine::Impl::load() {
   return {};
 }
 
-bool Engine::Impl::recover(Pair& p) {
+void Engine::Impl::note_unsynced(Pair& p) {
   const PairProgress& progress = p.progress;
   if (progress.state != PairState::in_sync && progress.state != PairState::source_deleted) {
     p.unsynced_since = progress.first_attempt_at != SystemTime{} ? progress.first_attempt_at : clock.system_now();
   }
+}
+
+bool Engine::Impl::recover(Pair& p) {
+  const PairProgress& progress = p.progress;
+  note_unsynced(p);
   if (!progress.pending) return false;
   const bool was_in_flight = progress.push_in_flight;
   const bool waiting = progress.state == PairState::pending || progress.state == PairState::retrying;

@@ -23,7 +23,7 @@ std::size_t Engine::Impl::observe(const Observation& obs) {
   std::size_t matched = 0;
   for (; it != by_path.end() && (*it)->config.path == obs.path; ++it) {
     ++matched;
-    if (!stopping) apply(*it, obs);
+    if (!halted()) apply(*it, obs);
   }
   return matched;
 }
@@ -97,7 +97,7 @@ Result<void> Engine::Impl::retry(std::string_view destination, const Gstin& gsti
 }
 
 void Engine::Impl::schedule_now(const PairPtr& p) {
-  if (p->removed || p->in_flight || p->queued || stopping) return;
+  if (p->removed || p->in_flight || p->queued || halted()) return;
   ++p->retry_generation;
   p->due.reset();
   p->queued = true;
@@ -113,7 +113,7 @@ void Engine::Impl::schedule_retry(const PairPtr& p, SteadyTime due) {
 }
 
 void Engine::Impl::arm_retry_timer() {
-  if (retries.empty() || stopping) return;
+  if (retries.empty() || halted()) return;
   const SteadyTime earliest = retries.top().due;
   if (retry_armed && *retry_armed <= earliest) return;
   retry_armed = earliest;
@@ -129,6 +129,7 @@ void Engine::Impl::arm_retry_timer() {
 }
 
 void Engine::Impl::run_due_retries() {
+  if (halted()) return;
   const SteadyTime now = clock.now();
   while (!retries.empty() && retries.top().due <= now) {
     RetryEntry e = retries.top();
@@ -140,7 +141,7 @@ void Engine::Impl::run_due_retries() {
 }
 
 void Engine::Impl::pump(Lane& lane) {
-  while (!stopping && !lane.ready.empty() && lane.in_flight < lane.delivery_cap()) {
+  while (!halted() && !lane.ready.empty() && lane.in_flight < lane.delivery_cap()) {
     PairPtr p = std::move(lane.ready.front());
     lane.ready.pop_front();
     p->queued = false;

@@ -106,7 +106,8 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl>, detail::Foll
         sink(std::move(s)),
         rng(o.seed != 0 ? o.seed : std::random_device{}()),
         slot_free(ex, SteadyTime::max()),
-        sweep_timer(ex) {}
+        sweep_timer(ex),
+        resume_timer(ex) {}
 
   // --- configuration -----------------------------------------------------------------------
 
@@ -448,7 +449,16 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl>, detail::Foll
 
   // --- sweeps ----------------------------------------------------------------------------------
 
+  // A standby replica's watcher waits here: it reads nothing from Vault until it leads.
+  static asio::awaitable<void> wait_while_paused(std::shared_ptr<Impl> self) {
+    while (self->paused && !self->stopping) {
+      self->resume_timer.expires_at(SteadyTime::max());
+      co_await self->resume_timer.async_wait(kTuple);
+    }
+  }
+
   static asio::awaitable<void> run(std::shared_ptr<Impl> self) {
+    co_await wait_while_paused(self);
     if (self->options.mode != Mode::poll) {
       self->events_running = true;
       asio::co_spawn(self->ex, events_loop(self),
@@ -458,6 +468,8 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl>, detail::Foll
       if (!self->events_settled) co_await self->sweep_timer.async_wait(kTuple);
     }
     while (!self->stopping) {
+      co_await wait_while_paused(self);
+      if (self->stopping) break;
       const SteadyTime cycle_start = self->clock.now();
       // After a (re)subscribe the sweep is not spread: events missed before it must be caught now.
       const bool fast = std::exchange(self->fast_sweep, false);
@@ -556,6 +568,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl>, detail::Foll
 
   void on_event(const vault::KvEvent& e) {
     ++stats.events;
+    if (paused) return;         // a standby: the leader reads it
     if (e.key.empty()) return;  // mount-wide (config-write)
     const std::string path = e.mount + "/" + e.key;
     auto it = keys.find(path);
@@ -604,7 +617,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl>, detail::Foll
 
   asio::awaitable<std::optional<bool>> read(std::string path, ObservationSource source) override {
     auto it = keys.find(path);
-    if (it == keys.end() || stopping) co_return std::nullopt;
+    if (it == keys.end() || stopping || paused) co_return std::nullopt;
     auto self = shared_from_this();  // the read may outlive the watcher's run
     KeyPtr k = it->second;
     co_await acquire();
@@ -665,6 +678,8 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl>, detail::Foll
   asio::steady_timer slot_free;
   asio::steady_timer sweep_timer;
   bool stopping = false;
+  bool paused = false;  // a standby replica: nothing is read until resume()
+  asio::steady_timer resume_timer;
   bool first_sweep = false;
   bool swept_once = false;
   bool fast_sweep = true;  // the first sweep catches up at once (bounded by the concurrency cap)
@@ -691,6 +706,7 @@ Watcher::~Watcher() {
   if (impl_->follower) impl_->follower->stop();
   impl_->sweep_timer.cancel();
   impl_->slot_free.cancel();
+  impl_->resume_timer.cancel();
 }
 
 void Watcher::set_keys(std::vector<std::string> paths) { impl_->set_keys(std::move(paths)); }
@@ -736,7 +752,25 @@ void Watcher::attach_audit_feed(std::shared_ptr<AuditFeed> feed, AuditFollowOpti
   impl_->follower->start();
 }
 
+void Watcher::pause() {
+  impl_->paused = true;
+  impl_->replan = true;  // a sweep under way stops at its next key
+  impl_->sweep_timer.cancel();
+}
+
+void Watcher::resume() {
+  if (!impl_->paused) return;
+  impl_->paused = false;
+  impl_->fast_sweep = true;  // the new leader reads every key at once (bounded by the concurrency cap)
+  impl_->replan = true;
+  impl_->resume_timer.cancel();
+  impl_->sweep_timer.cancel();
+}
+
+bool Watcher::paused() const noexcept { return impl_->paused; }
+
 void Watcher::hint_changed(std::string_view path) {
+  if (impl_->paused) return;
   if (impl_->follower) impl_->follower->hint_changed(path);
 }
 

@@ -97,6 +97,24 @@ TEST_P(StoreConformance, WriteUpsertsOnePairAndAppendsHistory) {
   EXPECT_EQ(h[1].outcome, Outcome::failed);
 }
 
+TEST_P(StoreConformance, ReadPairsWithoutBlockingGivesWhatStartUpReads) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  PairRecord a = full_record();
+  PairRecord b = full_record();
+  b.gstin = "29AAGCB1286Q1Z4";
+  b.push_in_flight = false;
+  ASSERT_TRUE(write(*store, a));
+  ASSERT_TRUE(write(*store, b));
+  auto loaded = store->load_pairs();
+  ASSERT_TRUE(loaded);
+  auto read = testing::run_for(io_, store->read_pairs());
+  ASSERT_TRUE(read) << read.error().describe();
+  ASSERT_EQ(read->size(), 2u);
+  ASSERT_EQ(loaded->size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) expect_same((*read)[i], (*loaded)[i]);
+}
+
 TEST_P(StoreConformance, WritesToOnePairTakeEffectInTheOrderTheyWereMade) {
   auto store = open();
   ASSERT_TRUE(store);

@@ -61,9 +61,13 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
   Result<void> write(Store& s, PairRecord r, std::optional<HistoryEntry> h = std::nullopt) {
     return testing::run_for(io_, s.write(std::move(r), std::move(h)));
   }
+  /// Every record, read both ways (blocking at start-up, and as a standby reads them).
   std::vector<PairRecord> pairs(Store& s) {
     auto p = s.load_pairs();
     EXPECT_TRUE(p) << p.error().describe();
+    auto q = testing::run_for(io_, s.read_pairs());
+    EXPECT_TRUE(q) << q.error().describe();
+    if (p && q) EXPECT_EQ(p->size(), q->size()) << "load_pairs and read_pairs disagree";
     return p ? std::move(*p) : std::vector<PairRecord>{};
   }
   std::vector<HistoryEntry> history(Store& s, std::string gstin, std::size_t limit) {

@@ -39,7 +39,7 @@ class PostgresLeaseTest : public ::testing::Test {
     return run_for(io_, s.write(r, std::nullopt));
   }
   std::optional<HeldLease> acquire(PostgresLease& l, const std::string& who, std::chrono::milliseconds d = 10s,
-                                   bool take_over = false) {
+                                   std::optional<std::int64_t> take_over = std::nullopt) {
     auto r = run_for(io_, l.acquire(who, "http://" + who + ":9464", d, take_over));
     EXPECT_TRUE(r) << r.error().describe();
     return r ? *r : std::nullopt;
@@ -105,19 +105,25 @@ TEST_F(PostgresLeaseTest, ALeaseThatIsNotRenewedRunsOutByTheDatabasesClock) {
 TEST_F(PostgresLeaseTest, ATakeoverWaitsForNoLeaseOnceTheHoldersSessionIsGone) {
   auto a = std::make_unique<PostgresLease>(options());
   PostgresLease b(options());
-  ASSERT_TRUE(acquire(*a, "replica-a", 60s));
-  auto gone = run_for(io_, b.holder_gone());
+  auto held = acquire(*a, "replica-a", 60s);
+  ASSERT_TRUE(held);
+  auto gone = run_for(io_, b.holder_gone(held->epoch));
   ASSERT_TRUE(gone);
   EXPECT_FALSE(*gone) << "the holder's session lock is held";
   a.reset();  // its process ends: its session and the lock with it
   ASSERT_TRUE(testing::eventually(
       [&] {
-        auto g = run_for(io_, b.holder_gone());
+        auto g = run_for(io_, b.holder_gone(held->epoch));
         return g && *g;
       },
       10s));
-  auto taken = acquire(b, "replica-b", 10s, /*take_over=*/true);
+  EXPECT_FALSE(acquire(b, "replica-b", 10s, held->epoch - 1)) << "only the epoch found gone is taken over";
+  auto taken = acquire(b, "replica-b", 10s, held->epoch);
   ASSERT_TRUE(taken) << "a live lease whose holder is gone is taken over";
+  PostgresLease c(options());
+  auto seen = run_for(io_, c.holder_gone(taken->epoch));
+  ASSERT_TRUE(seen);
+  EXPECT_FALSE(*seen) << "the new epoch's lock came with the lease";
 }
 
 TEST_F(PostgresLeaseTest, AFencedStoreCommitsOnlyInTheCurrentLiveEpoch) {

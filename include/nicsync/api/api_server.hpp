@@ -109,6 +109,11 @@ struct ApiHooks {
   AuditFeedTaker audit_feed_entry;
   /// Members added to /readyz and /v1/status (e.g. "audit_feed": connected, last entry).
   std::function<boost::json::object()> details;
+  /// A standby replica hands an authorised POST /v1/sync to the leader and answers with what
+  /// the leader answered; nothing: this daemon serves it.
+  std::function<boost::asio::awaitable<std::optional<http::ServerResponse>>(const http::ServerRequest&)> forward_sync;
+  /// The replica id that served a request ("served_by" in the answer of POST /v1/sync).
+  std::function<std::string()> served_by;
 };
 
 /// Credential freshness over every pair, from the write time of each key's current version.

@@ -116,6 +116,20 @@ struct LedgerConfig {
   [[nodiscard]] std::string keys_file_path() const;
 };
 
+/// Replicas on a PostgreSQL ledger (read only with backend = "postgresql"): one leader at a time,
+/// elected by a lease row in the ledger's schema.
+struct HaConfig {
+  /// This replica's name in the lease and in every push it sends; default: host name + ":" +
+  /// the API port. Unique among the replicas.
+  std::string replica_id;
+  /// The API URL the other replicas reach this one at (a standby forwards POST /v1/sync to the
+  /// leader's); default: http(s)://<api listen address>, right when every replica is on one host.
+  std::string advertise_url;
+  /// How long a lease holds without renewal, and how often the leader renews it.
+  std::chrono::milliseconds lease{15'000};
+  std::chrono::milliseconds renew{5'000};
+};
+
 /// A secret a destination needs for itself, read from Vault ("path" + field "key").
 struct VaultSecretRef {
   std::string path;  ///< full Vault path incl. the mount, e.g. "secret/nicsync/cleartax"
@@ -156,6 +170,7 @@ struct Config {
   LogConfig log;
   SyncConfig sync;
   LedgerConfig ledger;
+  HaConfig ha;
   std::vector<DestinationConfig> destinations;
   MappingList mappings;
   std::vector<MappingSetConfig> mapping_sets;

@@ -3,9 +3,9 @@
 /// The leader lease of replicas sharing a PostgreSQL ledger: one row (holder, epoch, expiry by
 /// the database's clock, the holder's API URL) decides who leads. Every acquisition raises the
 /// epoch; the store's fence (PostgresStore::set_fence) lets only the current epoch's
-/// transactions commit. The leader also holds a session advisory lock: when its process dies
-/// its database session ends at once, so a standby that can take that lock knows the holder is
-/// gone and need not wait for the lease to run out.
+/// transactions commit. The leader also holds a session advisory lock of its epoch: when its
+/// process dies its database session ends at once, so a standby that finds that lock free knows
+/// the holder is gone and need not wait for the lease to run out.
 ///
 /// One connection of its own, used on a thread of its own: every operation completes on the
 /// awaiting coroutine's executor and never blocks the event loop.
@@ -51,20 +51,22 @@ class PostgresLease {
   /// The lease row now.
   boost::asio::awaitable<Result<LeaseState>> read();
   /// Takes the lease for `duration` when it is free, ran out, or is already `holder`'s (a
-  /// restarted replica); with `take_over` also from a live holder whose session is gone (see
-  /// `holder_gone`). The epoch goes up by one. Nothing when another replica holds it.
-  boost::asio::awaitable<Result<std::optional<HeldLease>>> acquire(std::string holder, std::string url,
-                                                                   std::chrono::milliseconds duration, bool take_over);
+  /// restarted replica); with `take_over` also the live lease of that epoch, whose holder's
+  /// session is gone (see `holder_gone`). The epoch goes up by one, and this session takes the
+  /// new epoch's lock in the same statement. Nothing when another replica holds it.
+  boost::asio::awaitable<Result<std::optional<HeldLease>>> acquire(
+      std::string holder, std::string url, std::chrono::milliseconds duration,
+      std::optional<std::int64_t> take_over = std::nullopt);
   /// Extends the lease of `epoch` by `duration` from now if it is still `holder`'s and live;
   /// nothing when it is not (lost: another replica took it, or it ran out).
   boost::asio::awaitable<Result<std::optional<HeldLease>>> renew(std::string holder, std::int64_t epoch,
                                                                  std::chrono::milliseconds duration);
   /// Ends the lease of `epoch` now (a standby may take it at once) and lets the session lock go.
   boost::asio::awaitable<Result<void>> release(std::string holder, std::int64_t epoch);
-  /// Whether the leader's session lock is free: its holder's process (or connection) is gone.
-  /// When it is, this connection keeps the lock (the caller is about to take over); `let_go`
-  /// gives it back.
-  boost::asio::awaitable<Result<bool>> holder_gone();
+  /// Whether the session lock of `epoch`'s leader is free: its process (or connection) is
+  /// gone. The lock is looked at, not kept.
+  boost::asio::awaitable<Result<bool>> holder_gone(std::int64_t epoch);
+  /// Lets go of the lock of the epoch this replica led (it stands by now).
   boost::asio::awaitable<Result<void>> let_go();
 
   struct Impl;

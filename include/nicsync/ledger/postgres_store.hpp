@@ -81,6 +81,7 @@ class PostgresStore final : public Store {
 
   /// Blocks until the writer thread has read every record; for start-up.
   Result<std::vector<PairRecord>> load_pairs() override;
+  boost::asio::awaitable<Result<std::vector<PairRecord>>> read_pairs() override;
   boost::asio::awaitable<Result<void>> write(PairRecord record, std::optional<HistoryEntry> history) override;
   boost::asio::awaitable<Result<void>> remove(std::string destination, std::string gstin) override;
   boost::asio::awaitable<Result<std::vector<HistoryEntry>>> history(std::string gstin, std::size_t limit) override;

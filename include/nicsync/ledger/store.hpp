@@ -111,6 +111,10 @@ class Store {
   /// Every pair record, for start-up. Called before the loop runs, may block.
   virtual Result<std::vector<PairRecord>> load_pairs() = 0;
 
+  /// Every pair record, without blocking the loop (a standby replica follows the leader's
+  /// writes with it).
+  virtual boost::asio::awaitable<Result<std::vector<PairRecord>>> read_pairs() = 0;
+
   /// Upserts `record` (keyed by destination + gstin) and appends `history` if given; completes
   /// when durable. Errors: ledger_full, ledger_io.
   virtual boost::asio::awaitable<Result<void>> write(PairRecord record, std::optional<HistoryEntry> history) = 0;

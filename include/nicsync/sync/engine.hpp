@@ -54,6 +54,8 @@ struct EngineOptions {
   std::chrono::hours history_retention{24 * 90};
   /// Seed for backoff jitter; 0 = random.
   std::uint64_t seed = 0;
+  /// A replica: the engine starts standing by, and delivers only once `lead()` is called.
+  bool standby = false;
 };
 
 /// One pair as seen from outside (status, metrics, tests).
@@ -126,6 +128,21 @@ class Engine {
   /// Operator retry of a parked, rejected or backing-off pair (POST /v1/sync). Errors:
   /// invalid_argument when the pair is unknown or has nothing to retry.
   Result<void> retry(std::string_view destination, const Gstin& gstin);
+  // --- replicas sharing a ledger (one leads, the others stand by) ---------------------------
+  /// Stops starting deliveries and cancels those under way (their intents stay in the ledger,
+  /// for whichever replica leads next); the pairs and their records stay for the views.
+  boost::asio::awaitable<void> stand_by();
+  /// While standing by: every pair's record replaced by the ledger's (the leader's writes), so
+  /// that status, metrics and the page show the shared state.
+  boost::asio::awaitable<Result<void>> refresh();
+  /// Reads the ledger without blocking, takes up the work its records leave unfinished (as
+  /// `load` does after a crash: a push in flight is pushed again) and starts delivering.
+  /// Instead of `start` for a replica; after `stand_by` it may lead again.
+  boost::asio::awaitable<Result<void>> lead();
+  [[nodiscard]] bool standing_by() const noexcept;
+  /// Asked right before each push is handed to the destination; false holds the push back
+  /// (its intent stays in the ledger). A replica answers from its lease's monotonic deadline.
+  void set_push_permit(std::function<bool()> may_push);
   /// Stops taking work, gives in-flight deliveries `grace`, then cancels them (their intent stays
   /// in the ledger, so they are pushed again on the next start).
   boost::asio::awaitable<void> stop(std::chrono::milliseconds grace);

@@ -155,6 +155,12 @@ class Watcher {
   /// nothing new. The one entry point for hints, whatever brought them (an audit feed here; a
   /// replica's feed forwarded by the leader later). Needs an attached feed.
   void hint_changed(std::string_view path);
+  /// A standby replica reads nothing from Vault: a sweep under way stops at its next key, event
+  /// notifications and audit hints are dropped, and `run` waits (before subscribing to events).
+  void pause();
+  /// Reads every key at once (the new leader catches up), then polls as before.
+  void resume();
+  [[nodiscard]] bool paused() const noexcept;
   [[nodiscard]] AuditFeedHealth audit_feed_health() const;
 
   /// True once every watched key was read (or gave a definite answer such as not found).

@@ -16,6 +16,7 @@ class MemoryStore final : public ledger::Store {
   explicit MemoryStore(boost::asio::any_io_executor ex) : ex_(std::move(ex)) {}
 
   Result<std::vector<ledger::PairRecord>> load_pairs() override;
+  boost::asio::awaitable<Result<std::vector<ledger::PairRecord>>> read_pairs() override { co_return load_pairs(); }
   boost::asio::awaitable<Result<void>> write(ledger::PairRecord record,
                                              std::optional<ledger::HistoryEntry> history) override;
   boost::asio::awaitable<Result<void>> remove(std::string destination, std::string gstin) override;

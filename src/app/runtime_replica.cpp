@@ -1,0 +1,142 @@
+// What leading and standing by mean for the daemon's parts, with a PostgreSQL ledger:
+//   leader:  the ledger fenced to its lease's epoch, the engine delivering (the ledger's records
+//            taken up as after a crash), the watcher reading Vault (everything at once first);
+//   standby: nothing written, nothing read from Vault, no push; the engine's records follow the
+//            leader's so that /v1/status, the page and the metrics show the shared state, and
+//            POST /v1/sync goes to the leader.
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app/runtime.hpp"
+
+namespace nicsync::app {
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kForwardedHeader = "Nicsync-Forwarded-By";
+
+http::ServerResponse error_answer(int status, std::string message) {
+  return http::ServerResponse::json(status, json::serialize(json::object{{"error", std::move(message)}}) + "\n");
+}
+
+ledger::PostgresStore* postgres(ledger::Store* store) { return dynamic_cast<ledger::PostgresStore*>(store); }
+
+}  // namespace
+
+Result<void> Runtime::open_replica() {
+  auto options = postgres_options(config_);
+  if (!options) return options.error();
+  ReplicaHooks hooks;
+  hooks.lead = [this](std::int64_t epoch) { return lead(epoch); };
+  hooks.stand_by = [this] { return stand_by(); };
+  hooks.follow = [this] { return follow(); };
+  replica_ = std::make_unique<Replica>(ex_, std::move(*options), config_, std::move(hooks));
+  // Nothing is written until this replica holds the lease (epoch 0 is never current).
+  if (auto* pg = postgres(store_.get())) pg->set_fence(0);
+  engine_->set_push_permit([r = replica_.get()] { return r->may_push(); });
+  watcher_->pause();
+  return {};
+}
+
+asio::awaitable<Result<void>> Runtime::lead(std::int64_t epoch) {
+  if (auto* pg = postgres(store_.get())) pg->set_fence(epoch);
+  if (auto r = co_await engine_->lead(); !r) co_return r.error();
+  watcher_->resume();
+  co_return Result<void>{};
+}
+
+asio::awaitable<void> Runtime::stand_by() {
+  // The fence first: from here on nothing this replica queued commits.
+  if (auto* pg = postgres(store_.get())) pg->set_fence(0);
+  watcher_->pause();
+  co_await engine_->stand_by();
+}
+
+asio::awaitable<void> Runtime::follow() {
+  auto r = co_await engine_->refresh();
+  if (!r) spdlog::debug("replica: cannot follow the ledger: {}", r.error().describe());
+}
+
+std::vector<std::string> Runtime::standby_not_ready_reasons() const {
+  // A standby is ready when it could take over: the database answers.
+  std::vector<std::string> out;
+  const auto v = replica_->view();
+  if (!v.database_reachable) {
+    out.push_back(v.problem.empty() ? std::string("ledger: the leader lease has not been read yet")
+                                    : "ledger: the leader lease cannot be read: " + v.problem);
+  }
+  if (auto w = state_dir_->check_writable(); !w) out.push_back("state directory: " + w.error().message);
+  return out;
+}
+
+asio::awaitable<std::optional<http::ServerResponse>> Runtime::forward_sync(const http::ServerRequest& request) {
+  if (!replica_ || replica_->leader()) co_return std::nullopt;
+  if (request.header(kForwardedHeader)) {
+    // Two replicas that each think the other leads: answer rather than bounce it back.
+    co_return error_answer(503, "the leader changed while this request was forwarded; try again");
+  }
+  const auto v = replica_->view();
+  if (v.leader_id.empty() || v.leader_url.empty()) {
+    co_return error_answer(503, fmt::format("no replica leads at the moment (this is {}, a standby); try again "
+                                            "in a few seconds",
+                                            v.id));
+  }
+  http::Request out;
+  out.method = "POST";
+  out.url = v.leader_url + "/v1/sync";
+  out.body = request.body;
+  out.sensitive = true;  // the caller's bearer token
+  if (auto a = request.header("Authorization")) out.headers.push_back({"Authorization", std::string(*a)});
+  out.headers.push_back({"Content-Type", "application/json"});
+  out.headers.push_back({std::string(kForwardedHeader), v.id});
+  out.timeout = std::chrono::seconds(75);  // the leader waits up to 60 s for the deliveries
+  auto answer = co_await http_->request(std::move(out));
+  if (!answer) {
+    co_return error_answer(502, fmt::format("this replica ({}) is a standby and could not reach the leader {} at "
+                                            "{}: {}",
+                                            v.id, v.leader_id, v.leader_url, answer.error().describe()));
+  }
+  http::ServerResponse forwarded;
+  forwarded.status = answer->status;
+  forwarded.body = std::move(answer->body);
+  if (auto type = answer->header("Content-Type")) forwarded.headers.push_back({"Content-Type", std::string(*type)});
+  forwarded.headers.push_back({std::string(kForwardedHeader), v.id});
+  co_return forwarded;
+}
+
+void Runtime::add_replica_hooks(api::ApiHooks& hooks) {
+  hooks.role = [this] { return std::string(replica_->leader() ? "leader" : "standby"); };
+  hooks.served_by = [this] { return replica_->id(); };
+  hooks.forward_sync = [this](const http::ServerRequest& r) { return forward_sync(r); };
+}
+
+void Runtime::add_replica_details(json::object& out) const {
+  const auto v = replica_->view();
+  out["role"] = v.leader ? "leader" : "standby";
+  json::object o;
+  o["id"] = v.id;
+  o["advertise_url"] = replica_->url();
+  o["epoch"] = v.epoch;
+  o["leader"] = v.leader_id.empty() ? json::value(nullptr) : json::value(v.leader_id);
+  o["leader_url"] = v.leader_url.empty() ? json::value(nullptr) : json::value(v.leader_url);
+  o["leader_changes"] = v.leader_changes;
+  o["database_reachable"] = v.database_reachable;
+  if (!v.problem.empty()) o["problem"] = v.problem;
+  if (v.leader) o["lease_left_ms"] = v.lease_left.count();
+  out["replica"] = std::move(o);
+}
+
+void Runtime::add_replica_metrics(api::MetricsWriter& w) const {
+  const auto v = replica_->view();
+  w.gauge("nicsync_leader", "1 while this replica holds the leader lease.", {}, v.leader ? 1 : 0);
+  w.gauge("nicsync_lease_epoch", "The leader lease's epoch as this replica last saw it.", {},
+          static_cast<double>(v.epoch));
+  w.counter("nicsync_leader_changes_total", "Times this replica took or lost the lead.", {},
+            static_cast<double>(v.leader_changes));
+  w.gauge("nicsync_lease_database_reachable", "1 while the last lease statement succeeded.", {},
+          v.database_reachable ? 1 : 0);
+}
+
+}  // namespace nicsync::app
