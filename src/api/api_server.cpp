@@ -444,6 +444,19 @@ struct ApiServer::Impl {
                                 css ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8");
       });
     }
+    if (hooks.release_lease) {
+      router.add("POST", "/v1/lease/release",
+                 [this](const http::ServerRequest& r) -> asio::awaitable<http::ServerResponse> {
+                   if (!authorized(r)) {
+                     auto resp = error_response(401, "POST /v1/lease/release needs the API bearer token");
+                     resp.headers.push_back({"WWW-Authenticate", "Bearer"});
+                     co_return resp;
+                   }
+                   auto done = co_await hooks.release_lease();
+                   if (!done) co_return error_response(409, done.error().message);
+                   co_return json_response(200, json::object{{"message", *done}});
+                 });
+    }
     if (hooks.audit_feed_entry) add_audit_feed_route(router, options.audit_feed_token, hooks.audit_feed_entry);
   }
 

@@ -89,6 +89,14 @@ int run_cli(int argc, char** argv) {
                    "it exists (default [ledger] keys_file)");
   copy->add_flag("--force", copy_options.force, "Write into a target that already holds other data");
 
+  auto* lease = cli.add_subcommand("lease", "Replicas on a PostgreSQL ledger: move the lead");
+  lease->require_subcommand(1);
+  auto* lease_release = lease->add_subcommand(
+      "release", "Ask the leader to give its lease back; another replica takes over within a second or two");
+  add_config(lease_release);
+  lease_release->add_option("--url", url, "The leader's API base URL (default from [api] listen)");
+  lease_release->add_option("--token-file", token_file, "API bearer token file (default [api] token_file)");
+
   auto* version = cli.add_subcommand("version", "Print the version and build information");
 
   try {
@@ -118,6 +126,7 @@ int run_cli(int argc, char** argv) {
   const bool client_only =
       (status->parsed() && !url.empty() && status->get_option("--config")->count() == 0) ||
       (history->parsed() && !url.empty() && history->get_option("--config")->count() == 0) ||
+      (lease_release->parsed() && !url.empty() && lease_release->get_option("--config")->count() == 0) ||
       (sync_cmd->parsed() && !sync.url.empty() && !sync.standalone && sync_cmd->get_option("--config")->count() == 0);
   auto config = client_only ? Result<Config>(Config{}) : load_full_config(config_path);
   if (!config) {
@@ -129,7 +138,10 @@ int run_cli(int argc, char** argv) {
   if (check->parsed()) return command_check(*config, online);
   // The client commands read the API's JSON with throwing accessors: whatever answers at --url
   // (a proxy's error page, another service) gets a message, not an abort.
-  const char* command = sync_cmd->parsed() ? "sync" : status->parsed() ? "status" : "history";
+  const char* command = sync_cmd->parsed()        ? "sync"
+                        : status->parsed()        ? "status"
+                        : lease_release->parsed() ? "lease release"
+                                                  : "history";
   try {
     if (sync_cmd->parsed()) {
       auto wait = parse_duration(wait_text);
@@ -142,6 +154,7 @@ int run_cli(int argc, char** argv) {
     }
     if (status->parsed()) return command_status(*config, url, token_file);
     if (history->parsed()) return command_history(*config, gstin, limit, url);
+    if (lease_release->parsed()) return command_lease_release(*config, url, token_file);
   } catch (const std::exception& e) {
     std::cerr << "nicsyncd " << command << ": the API answered with something nicsyncd does not send (" << e.what()
               << "); is the URL that of nicsyncd's API?\n";

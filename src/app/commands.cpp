@@ -284,6 +284,12 @@ int command_sync(const Config& config, const SyncOptions& options) {
         co_await (*rt)->stop(std::chrono::seconds(1));
         co_return kExitUnavailable;
       }
+      // With replicas, only the leader pushes: this run takes the lease, or leaves it be.
+      if (auto lead = co_await (*rt)->lead_alone(); !lead) {
+        std::cerr << "nicsyncd sync --standalone: " << lead.error().message << "\n";
+        co_await (*rt)->stop(std::chrono::seconds(1));
+        co_return kExitUnavailable;
+      }
       api::TriggerRequest req{gstins, options.force, options.dry_run};
       auto report = co_await (*rt)->trigger(req, options.wait);
       co_await (*rt)->stop(config.sync.stop_grace);
@@ -330,6 +336,24 @@ int command_sync(const Config& config, const SyncOptions& options) {
   }
   auto parsed = json::parse(resp->body);
   return print_trigger_items(parsed.at("items").as_array(), parsed.at("errors").as_array());
+}
+
+int command_lease_release(const Config& config, const std::string& url_override, const std::string& token_file) {
+  auto token = token_from(token_file.empty() ? config.api.token_file : token_file);
+  if (!token || !*token) {
+    std::cerr << "nicsyncd lease release: no API token: set api.token_file in the configuration or pass "
+                 "--token-file\n";
+    return kExitConfig;
+  }
+  const std::string url = api_url(config, url_override);
+  auto resp = call_api(url, {"POST", "/v1/lease/release", "{}", std::move(*token)}, std::chrono::seconds(30));
+  if (!resp) return unreachable(url, resp.error(), "Is nicsyncd running? Give the leader's API with --url.");
+  if (resp->status != 200) {
+    std::cerr << "nicsyncd lease release: the daemon answered " << resp->status << ": " << resp->body;
+    return resp->status == 401 || resp->status == 403 ? kExitConfig : kExitFailure;
+  }
+  std::cout << cell(json::parse(resp->body).at("message")) << "\n";
+  return kExitOk;
 }
 
 int command_status(const Config& config, const std::string& url_override, const std::string& token_file) {

@@ -22,6 +22,8 @@ struct SyncOptions {
 int command_check(const Config& config, bool online);
 int command_sync(const Config& config, const SyncOptions& options);
 int command_status(const Config& config, const std::string& url, const std::string& token_file);
+/// Asks the leader at `url` to give its lease back, so that another replica takes over.
+int command_lease_release(const Config& config, const std::string& url, const std::string& token_file);
 int command_history(const Config& config, const std::string& gstin, std::size_t limit, const std::string& url);
 
 }  // namespace nicsync::app

@@ -91,6 +91,9 @@ class Runtime {
   /// Problems that do not stop the daemon but need an operator (keys under a mapping set that
   /// are not GSTINs), one line each saying what to fix.
   [[nodiscard]] std::vector<std::string> warnings() const;
+  /// `sync --standalone` on a PostgreSQL ledger: takes the leader lease (kept until `stop`),
+  /// or says which replica leads. Nothing to do with a SQLite ledger.
+  boost::asio::awaitable<Result<void>> lead_alone();
   boost::asio::awaitable<Result<api::TriggerReport>> trigger(api::TriggerRequest request,
                                                              std::chrono::milliseconds wait);
 

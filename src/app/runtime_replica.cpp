@@ -4,6 +4,12 @@
 //   standby: nothing written, nothing read from Vault, no push; the engine's records follow the
 //            leader's so that /v1/status, the page and the metrics show the shared state, and
 //            POST /v1/sync goes to the leader.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
@@ -59,6 +65,30 @@ asio::awaitable<void> Runtime::follow() {
   if (!r) spdlog::debug("replica: cannot follow the ledger: {}", r.error().describe());
 }
 
+asio::awaitable<Result<void>> Runtime::lead_alone() {
+  if (!replica_) co_return Result<void>{};
+  asio::co_spawn(ex_, replica_->run(), asio::bind_cancellation_slot(replica_stop_.slot(), asio::detached));
+  // The first round reads the lease and takes it if it is free.
+  asio::steady_timer tick(ex_);
+  const auto until = std::chrono::steady_clock::now() + config_.ha.lease;
+  while (!replica_->leader() && std::chrono::steady_clock::now() < until) {
+    const auto v = replica_->view();
+    if (v.database_reachable && !v.leader_id.empty() && v.leader_id != v.id) break;
+    tick.expires_after(std::chrono::milliseconds(20));
+    co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (replica_->leader()) co_return Result<void>{};
+  const auto v = replica_->view();
+  if (!v.leader_id.empty()) {
+    co_return Error(Errc::ledger_fenced,
+                    fmt::format("replica {} leads this ledger ({}): run `nicsyncd sync` without --standalone against "
+                                "any replica's API, which hands it to the leader",
+                                v.leader_id, v.leader_url));
+  }
+  co_return Error(Errc::ledger_io, fmt::format("cannot take the leader lease: {}",
+                                               v.problem.empty() ? std::string("no answer in time") : v.problem));
+}
+
 std::vector<std::string> Runtime::standby_not_ready_reasons() const {
   // A standby is ready when it could take over: the database answers.
   std::vector<std::string> out;
@@ -110,6 +140,18 @@ void Runtime::add_replica_hooks(api::ApiHooks& hooks) {
   hooks.role = [this] { return std::string(replica_->leader() ? "leader" : "standby"); };
   hooks.served_by = [this] { return replica_->id(); };
   hooks.forward_sync = [this](const http::ServerRequest& r) { return forward_sync(r); };
+  hooks.release_lease = [this]() -> asio::awaitable<Result<std::string>> {
+    if (!replica_->leader()) {
+      const auto v = replica_->view();
+      co_return Error(
+          Errc::invalid_argument,
+          v.leader_id.empty()
+              ? fmt::format("replica {} is a standby and no replica leads at the moment", v.id)
+              : fmt::format("replica {} is a standby; {} leads: ask it (--url {})", v.id, v.leader_id, v.leader_url));
+    }
+    co_await replica_->step_down("asked to give the lease back (POST /v1/lease/release)");
+    co_return fmt::format("replica {} gave the lease back and stands by; another replica takes over", replica_->id());
+  };
 }
 
 void Runtime::add_replica_details(json::object& out) const {

@@ -204,15 +204,28 @@ TEST_F(ReplicaTest, OneLeadsTheStandbyShowsTheStateForwardsSyncAndReadsNothingFr
   EXPECT_NE(metrics_a->body.find("nicsync_leader 1"), std::string::npos);
   EXPECT_NE(metrics_b->body.find("nicsync_leader 0"), std::string::npos);
 
-  // A clean stop hands the lease over at once.
-  const auto stopped_at = std::chrono::steady_clock::now();
-  a.signal(SIGTERM);
-  ASSERT_EQ(a.process().wait(30s), 0) << a.process().output();
+  // The lead moves by hand (nicsyncd lease release): asked of the standby, it says who leads.
+  auto refused = b.request("POST", "/v1/lease/release", "{}", true);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 409) << refused->body;
+  EXPECT_NE(refused->body.find("replica-a leads"), std::string::npos) << refused->body;
+  auto released = a.request("POST", "/v1/lease/release", "{}", true);
+  ASSERT_TRUE(released);
+  EXPECT_EQ(released->status, 200) << released->body;
   ASSERT_TRUE(becomes(b, "leader", 10s)) << b.process().output();
-  std::cout << "clean stop -> the standby leads after "
-            << std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count() << " s\n";
+  ASSERT_TRUE(becomes(a, "standby", 10s)) << a.process().output();
   rotate(2);
   ASSERT_TRUE(all_hold(2, 30s)) << b.process().output();
+
+  // A clean stop hands the lease over at once.
+  const auto stopped_at = std::chrono::steady_clock::now();
+  b.signal(SIGTERM);
+  ASSERT_EQ(b.process().wait(30s), 0) << b.process().output();
+  ASSERT_TRUE(becomes(a, "leader", 10s)) << a.process().output();
+  std::cout << "clean stop -> the standby leads after "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count() << " s\n";
+  rotate(3);
+  ASSERT_TRUE(all_hold(3, 30s)) << a.process().output();
   check_order_and_count_repeats(pushes());
   expect_no_secret(a);
   expect_no_secret(b);

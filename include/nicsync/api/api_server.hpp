@@ -112,6 +112,9 @@ struct ApiHooks {
   /// A standby replica hands an authorised POST /v1/sync to the leader and answers with what
   /// the leader answered; nothing: this daemon serves it.
   std::function<boost::asio::awaitable<std::optional<http::ServerResponse>>(const http::ServerRequest&)> forward_sync;
+  /// POST /v1/lease/release (bearer token): the leader gives its lease back; the message says
+  /// what happened. Unset: no such route (no replicas).
+  std::function<boost::asio::awaitable<Result<std::string>>()> release_lease;
   /// The replica id that served a request ("served_by" in the answer of POST /v1/sync).
   std::function<std::string()> served_by;
 };
