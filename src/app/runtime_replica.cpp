@@ -48,6 +48,8 @@ Result<void> Runtime::open_replica() {
 
 asio::awaitable<Result<void>> Runtime::lead(std::int64_t epoch) {
   if (auto* pg = postgres(store_.get())) pg->set_fence(epoch);
+  // The ClearTax token and the day's token calls are the previous leader's now.
+  for (auto& [name, destination] : destinations_) destination->reread_shared_state();
   if (auto r = co_await engine_->lead(); !r) co_return r.error();
   watcher_->resume();
   co_return Result<void>{};

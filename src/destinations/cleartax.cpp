@@ -206,6 +206,8 @@ asio::awaitable<Result<void>> ClearTaxDestination::probe() { return probe_impl(i
 
 DestinationStats ClearTaxDestination::stats() const { return impl_->stats(); }
 
+void ClearTaxDestination::reread_shared_state() { impl_->cache_loaded = false; }
+
 std::string ClearTaxDestination::token_cache_path() const {
   return impl_->stash ? impl_->stash->where(impl_->stash_name) : std::string();
 }

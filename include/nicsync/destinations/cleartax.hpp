@@ -78,6 +78,7 @@ class ClearTaxDestination final : public Destination {
   boost::asio::awaitable<Result<void>> push(Delivery delivery, Credential credential) override;
   boost::asio::awaitable<Result<void>> probe() override;
   [[nodiscard]] DestinationStats stats() const override;
+  void reread_shared_state() override;
 
   /// Where the access token is kept (a file's path; empty when it is not kept).
   [[nodiscard]] std::string token_cache_path() const;

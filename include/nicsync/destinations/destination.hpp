@@ -75,6 +75,9 @@ class Destination {
   /// Checks that the provider is reachable (for `nicsyncd check --online`); pushes nothing.
   virtual boost::asio::awaitable<Result<void>> probe() = 0;
   [[nodiscard]] virtual DestinationStats stats() const = 0;
+  /// What it keeps in the ledger (ClearTax: the access token and the day's token calls) may
+  /// have been changed by another replica: read it again before the next push.
+  virtual void reread_shared_state() {}
 };
 
 }  // namespace nicsync::destinations
