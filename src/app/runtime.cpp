@@ -374,6 +374,7 @@ Result<void> Runtime::start_api() {
   o.require_token_for_reads = config_.api.require_token;
   auto token = read_token_file(config_.api.token_file);
   if (!token) return Error(token.error().code, config_.where("api.token_file") + ": " + token.error().message);
+  if (*token) api_token_ = **token;
   o.bearer_token = std::move(*token);
   api::ApiHooks hooks;
   if (auto r = start_audit_feed(o, hooks); !r) return r;
@@ -460,6 +461,7 @@ Result<void> Runtime::reconfigure(Config next) {
   }
   destinations_ = std::move(fresh);
   watch_mapped_keys();
+  api_token_ = *token ? std::optional<Secret>(**token) : std::nullopt;
   if (api_) api_->set_bearer_token(std::move(*token));
   return {};
 }

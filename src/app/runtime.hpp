@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -124,6 +125,9 @@ class Runtime {
   void add_replica_hooks(api::ApiHooks& hooks);
   void add_replica_details(boost::json::object& out) const;
   void add_replica_metrics(api::MetricsWriter& w) const;
+  /// A standby's audit hint: handed to the leader (POST /v1/sync with the API token).
+  void hand_hint_to_leader(const std::string& path);
+  boost::asio::awaitable<void> flush_hints_to_leader();
   /// [watch.audit]: binds the audit feed's listener, has the watcher follow the feed and adds
   /// the feed's route (OpenBao's http device) and details to the API's options and hooks.
   Result<void> start_audit_feed(api::ApiOptions& options, api::ApiHooks& hooks);
@@ -145,6 +149,11 @@ class Runtime {
   std::unique_ptr<api::ApiServer> api_;
   std::unique_ptr<Replica> replica_;  // a PostgreSQL ledger: one of possibly several replicas
   boost::asio::cancellation_signal replica_stop_;
+  std::optional<Secret> api_token_;  // for handing a standby's audit hints to the leader
+  std::set<std::string> hints_for_leader_;
+  bool hints_flushing_ = false;
+  bool warned_no_hint_token_ = false;
+  std::uint64_t hints_handed_ = 0;
   std::unique_ptr<AuditFeedWiring> audit_;
   std::map<std::string, std::vector<std::string>> invalid_keys_;  // mapping-set prefix → keys not GSTINs
   std::uint64_t outcomes_seen_ = 0;     // delivery outcomes at the last release_memory_when_settled()

@@ -43,7 +43,82 @@ Result<void> Runtime::open_replica() {
   if (auto* pg = postgres(store_.get())) pg->set_fence(0);
   engine_->set_push_permit([r = replica_.get()] { return r->may_push(); });
   watcher_->pause();
+  watcher_->set_standby_hints([this](const std::string& path) { hand_hint_to_leader(path); });
   return {};
+}
+
+void Runtime::hand_hint_to_leader(const std::string& path) {
+  hints_for_leader_.insert(path);
+  if (hints_flushing_) return;
+  hints_flushing_ = true;
+  asio::co_spawn(ex_, flush_hints_to_leader(), asio::detached);
+}
+
+// The hints of the next few milliseconds go together, as one POST /v1/sync to the leader: it
+// reads those keys at once, as it would for an audit entry of its own.
+asio::awaitable<void> Runtime::flush_hints_to_leader() {
+  asio::steady_timer gather(ex_, std::chrono::milliseconds(5));
+  co_await gather.async_wait(asio::as_tuple(asio::use_awaitable));
+  // While the lead changes hands nobody can take them: they wait (up to a lease) for a leader.
+  const auto give_up = std::chrono::steady_clock::now() + config_.ha.lease;
+  while (replica_->view().leader_url.empty() && !replica_->leader() && std::chrono::steady_clock::now() < give_up) {
+    gather.expires_after(std::chrono::milliseconds(100));
+    co_await gather.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  auto paths = std::exchange(hints_for_leader_, {});
+  hints_flushing_ = false;
+  const auto v = replica_->view();
+  if (v.leader) {
+    for (const auto& p : paths) watcher_->hint_changed(p);  // this replica leads now: its own reads
+    co_return;
+  }
+  // The GSTIN of each key: an explicit mapping's, or the key's name under a mapping set.
+  std::set<std::string> gstins;
+  for (const auto& path : paths) {
+    bool found = false;
+    for (const auto& m : config_.mappings) {
+      if (m.path == path) {
+        gstins.insert(m.gstin.str());
+        found = true;
+      }
+    }
+    if (found) continue;
+    if (auto g = Gstin::parse(std::string_view(path).substr(path.rfind('/') + 1), config_.gstin_mode)) {
+      gstins.insert(g->str());
+    }
+  }
+  if (gstins.empty()) co_return;
+  if (v.leader_url.empty()) {
+    spdlog::warn("replica {}: {} audit hint(s) dropped: no replica leads; the next full read finds those changes", v.id,
+                 gstins.size());
+    co_return;
+  }
+  if (!api_token_) {
+    if (!std::exchange(warned_no_hint_token_, true)) {
+      spdlog::warn(
+          "replica {}: audit entries arrive here, a standby, but cannot be handed to the leader without "
+          "[api] token_file; the leader's polling finds those changes",
+          v.id);
+    }
+    co_return;
+  }
+  json::array list;
+  for (const auto& g : gstins) list.emplace_back(g);
+  http::Request out;
+  out.method = "POST";
+  out.url = v.leader_url + "/v1/sync";
+  out.body = json::serialize(json::object{{"gstins", std::move(list)}});
+  out.sensitive = true;
+  out.headers.push_back({"Authorization", "Bearer " + std::string(api_token_->expose())});
+  out.headers.push_back({"Content-Type", "application/json"});
+  out.headers.push_back({std::string(kForwardedHeader), v.id});
+  out.timeout = std::chrono::seconds(75);
+  auto answer = co_await http_->request(std::move(out));
+  ++hints_handed_;
+  if (!answer || answer->status != 200) {
+    spdlog::warn("replica {}: could not hand {} audit hint(s) to the leader {}: {}", v.id, gstins.size(), v.leader_id,
+                 answer ? fmt::format("HTTP {}", answer->status) : answer.error().describe());
+  }
 }
 
 asio::awaitable<Result<void>> Runtime::lead(std::int64_t epoch) {
@@ -179,6 +254,8 @@ void Runtime::add_replica_metrics(api::MetricsWriter& w) const {
           static_cast<double>(v.epoch));
   w.counter("nicsync_leader_changes_total", "Times this replica took or lost the lead.", {},
             static_cast<double>(v.leader_changes));
+  w.counter("nicsync_audit_hints_to_leader_total", "Batches of audit hints this standby handed to the leader.", {},
+            static_cast<double>(hints_handed_));
   w.gauge("nicsync_lease_database_reachable", "1 while the last lease statement succeeded.", {},
           v.database_reachable ? 1 : 0);
 }

@@ -617,7 +617,12 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl>, detail::Foll
 
   asio::awaitable<std::optional<bool>> read(std::string path, ObservationSource source) override {
     auto it = keys.find(path);
-    if (it == keys.end() || stopping || paused) co_return std::nullopt;
+    if (it == keys.end() || stopping) co_return std::nullopt;
+    if (paused) {
+      // A standby reads nothing: what the audit feed says goes to whoever leads.
+      if (source == ObservationSource::event && standby_hints) standby_hints(path);
+      co_return std::nullopt;
+    }
     auto self = shared_from_this();  // the read may outlive the watcher's run
     KeyPtr k = it->second;
     co_await acquire();
@@ -679,6 +684,7 @@ struct Watcher::Impl : std::enable_shared_from_this<Watcher::Impl>, detail::Foll
   asio::steady_timer sweep_timer;
   bool stopping = false;
   bool paused = false;  // a standby replica: nothing is read until resume()
+  std::function<void(const std::string&)> standby_hints;
   asio::steady_timer resume_timer;
   bool first_sweep = false;
   bool swept_once = false;
@@ -768,6 +774,10 @@ void Watcher::resume() {
 }
 
 bool Watcher::paused() const noexcept { return impl_->paused; }
+
+void Watcher::set_standby_hints(std::function<void(const std::string&)> sink) {
+  impl_->standby_hints = std::move(sink);
+}
 
 void Watcher::hint_changed(std::string_view path) {
   if (impl_->paused) return;

@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "nicsync/http/client.hpp"
 #include "nicsync/ledger/keys.hpp"
 #include "postgres/server.hpp"
 #include "testing/tcp_proxy.hpp"
@@ -36,7 +37,7 @@ struct Push {
 
 class ReplicaTest : public ::testing::Test {
  protected:
-  ReplicaTest() {
+  explicit ReplicaTest(testing::World::Options world = {}) : world_(std::move(world)) {
     server_.create_role_and_database(testing::kRole, testing::kRolePassword);
     url_file_ = testing::write_url_file(tmp_, server_);
     world_.seed_cleartax_secret();
@@ -372,6 +373,84 @@ TEST_F(ReplicaTest, ThePostgresServerRestartedMidRunLeavesALeaderAndLosesNothing
   const auto repeats = check_order_and_count_repeats(pushes());
   std::cout << "server restart: " << repeats.size() << " pair(s) got a repeat\n";
   for (const auto& [g, n] : repeats) EXPECT_LE(n, 1) << g;
+  expect_no_secret(a);
+  expect_no_secret(b);
+}
+
+// The test Vault's socket audit device dials the standby: what it learns reaches the leader.
+std::uint16_t audit_port() {
+  static const std::uint16_t port = testing::free_port();
+  return port;
+}
+
+testing::World::Options with_audit_device() {
+  testing::World::Options o;
+  o.audit_devices.emplace_back();
+  o.audit_devices.back().address = fmt::format("127.0.0.1:{}", audit_port());
+  return o;
+}
+
+class ReplicaAuditTest : public ReplicaTest {
+ protected:
+  ReplicaAuditTest() : ReplicaTest(with_audit_device()) {}
+
+  // As a rotation job writes: through Vault's API, so that its audit device sees it.
+  void write_over_http(const std::string& gstin, const std::string& password) {
+    boost::asio::io_context io;
+    http::Client client(io.get_executor());
+    http::Request r;
+    r.method = "POST";
+    r.url = world_.vault_address() + "/v1/secret/data/nic/" + gstin;
+    r.headers = {{"X-Vault-Token", world_.vault().options().root_token}, {"Content-Type", "application/json"}};
+    r.body = fmt::format(R"({{"data":{{"username":"API_{}","password":"{}"}}}})", gstin, password);
+    r.timeout = 10s;
+    auto resp = testing::run_for(io, client.request(std::move(r)), 15s);
+    ASSERT_TRUE(resp && resp->status == 200) << (resp ? resp->body : resp.error().describe());
+  }
+};
+
+TEST_F(ReplicaAuditTest, AuditEntriesThatReachTheStandbyAreDeliveredByTheLeader) {
+  auto slow_poll = [&](const std::string& id, bool listen) {
+    testing::DaemonConfig c = config(id, url_file_);
+    c.poll_interval = "10m";  // only the feed can bring a rotation over in time
+    c.resync_interval = "10m";
+    if (listen) c.extra += fmt::format("[watch.audit]\nlisten = \"127.0.0.1:{}\"\n", audit_port());
+    return c;
+  };
+  // The test Vault, like Vault, answers nothing while no audit device takes its entries: B,
+  // whose listener the device dials, starts first (and leads), then hands the lead to A.
+  rotate(1);
+  testing::Daemon b(world_, dir_b_, slow_poll("replica-b", true));
+  b.start();
+  ASSERT_TRUE(becomes(b, "leader", 20s)) << b.process().output();
+  ASSERT_TRUE(all_hold(1, 30s)) << b.process().output();  // a new leader reads every key at once
+  testing::Daemon a(world_, dir_a_, slow_poll("replica-a", false));
+  a.start();
+  ASSERT_TRUE(becomes(a, "standby", 20s)) << a.process().output();
+  auto released = b.request("POST", "/v1/lease/release", "{}", true);
+  ASSERT_TRUE(released && released->status == 200);
+  ASSERT_TRUE(becomes(a, "leader", 20s)) << a.process().output();
+  ASSERT_TRUE(becomes(b, "standby", 20s)) << b.process().output();
+  ASSERT_TRUE(testing::eventually(
+      [&] {
+        auto st = b.get_json("/readyz");
+        return st && st->as_object().contains("audit_feed") && st->at("audit_feed").at("connected").as_bool();
+      },
+      20s))
+      << b.process().output();
+  const auto t0 = Clock::now();
+  for (const auto& g : gstins_) write_over_http(g, fmt::format("Pw-{}-v2", g));
+  ASSERT_TRUE(all_hold(2, 20s)) << "a poll would take 10 minutes\n"
+                                << boost::json::serialize(b.get_json("/readyz").value_or(nullptr)) << "\n"
+                                << a.process().output() << "\n----- b\n"
+                                << b.process().output();
+  double worst = 0;
+  for (const auto& p : pushes()) {
+    if (p.version != 2) continue;
+    EXPECT_EQ(p.replica, "replica-a");
+    worst = std::max(worst, seconds(p.at - t0));
+  }
+  std::cout << "audit entries at the standby -> every rotation at ClearTax within " << worst << " s\n";
   expect_no_secret(a);
   expect_no_secret(b);
 }

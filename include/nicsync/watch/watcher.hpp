@@ -161,6 +161,8 @@ class Watcher {
   /// Reads every key at once (the new leader catches up), then polls as before.
   void resume();
   [[nodiscard]] bool paused() const noexcept;
+  /// While paused, where the audit feed's hints go (the key's path) instead of to a read.
+  void set_standby_hints(std::function<void(const std::string&)> sink);
   [[nodiscard]] AuditFeedHealth audit_feed_health() const;
 
   /// True once every watched key was read (or gave a definite answer such as not found).
