@@ -14,10 +14,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include "audit_follower.hpp"
+#include "watch/content_hash.hpp"
 #include "nicsync/core/duration.hpp"
 #include "nicsync/vault/events.hpp"
 #include "nicsync/watch/audit_feed.hpp"
@@ -62,33 +62,6 @@ struct Key {
 };
 
 using KeyPtr = std::shared_ptr<Key>;
-
-// SHA-256 over the sorted fields, length-prefixed; the first 16 bytes are kept. Only ever
-// compared, never shown or stored.
-std::array<unsigned char, 16> content_hash(const vault::KvData& data) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  auto feed = [&](std::string_view part) {
-    const std::uint64_t n = part.size();
-    EVP_DigestUpdate(ctx, &n, sizeof n);
-    EVP_DigestUpdate(ctx, part.data(), part.size());
-  };
-  for (const auto& [name, value] : data.fields()) {
-    feed(name);
-    feed(value.expose());
-  }
-  for (const auto& [name, kind] : data.non_string_fields()) {
-    feed(name);
-    feed(kind);
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_DigestFinal_ex(ctx, digest, &size);
-  EVP_MD_CTX_free(ctx);
-  std::array<unsigned char, 16> out{};
-  std::copy_n(digest, std::min<std::size_t>(size, out.size()), out.begin());
-  return out;
-}
 
 std::string strip_slashes(std::string_view p) {
   while (!p.empty() && p.back() == '/') p.remove_suffix(1);
