@@ -68,8 +68,12 @@ void Engine::Impl::adopt(std::vector<ledger::PairRecord> records, bool take_up) 
   // A pair the ledger has no row for has never been delivered: it starts pending, as new.
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     if (seen[i] || pairs[i]->in_flight) continue;
-    pairs[i]->progress = PairProgress();
-    pairs[i]->progress.state = ledger::PairState::pending;
+    PairProgress& pr = pairs[i]->progress;
+    pr.clear_pending();
+    pr.applied.reset();
+    pr.state = ledger::PairState::pending;
+    pr.applied_at = pr.updated_at = SystemTime{};
+    pr.error.reset();
     pairs[i]->target.reset();
   }
   notify_change();

@@ -67,7 +67,9 @@ class StoreConformance : public ::testing::TestWithParam<Backend> {
     EXPECT_TRUE(p) << p.error().describe();
     auto q = testing::run_for(io_, s.read_pairs());
     EXPECT_TRUE(q) << q.error().describe();
-    if (p && q) EXPECT_EQ(p->size(), q->size()) << "load_pairs and read_pairs disagree";
+    if (p && q) {
+      EXPECT_EQ(p->size(), q->size()) << "load_pairs and read_pairs disagree";
+    }
     return p ? std::move(*p) : std::vector<PairRecord>{};
   }
   std::vector<HistoryEntry> history(Store& s, std::string gstin, std::size_t limit) {
