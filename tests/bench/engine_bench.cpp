@@ -45,6 +45,7 @@
 #include "nicsync/core/gstin.hpp"
 #include "nicsync/core/timestamp.hpp"
 #include "nicsync/http/client.hpp"
+#include "nicsync/ledger/keys.hpp"
 #include "testing/bench.hpp"
 #include "testing/postgres_server.hpp"
 #include "testing/process.hpp"
@@ -316,7 +317,12 @@ Summary run(const Options& opt, const std::string& ledger) {
     postgres.emplace();
     postgres->create_role_and_database("nicsync", "bench-ledger-pw-4e1a");
     testing::write_file(dir.file("ledger-url"), postgres->conninfo("nicsync", "nicsync", "bench-ledger-pw-4e1a"));
-    ledger_config = fmt::format("[ledger]\nbackend = \"postgresql\"\nurl_file = \"{}\"\n", dir.file("ledger-url"));
+    auto keys = ledger::LedgerKeys::generate();
+    if (!keys || !ledger::write_keys_file(dir.file("ledger-keys"), *keys, false)) {
+      throw std::runtime_error("cannot write the ledger keys");
+    }
+    ledger_config = fmt::format("[ledger]\nbackend = \"postgresql\"\nurl_file = \"{}\"\nkeys_file = \"{}\"\n",
+                                dir.file("ledger-url"), dir.file("ledger-keys"));
   }
   testing::Process vault({.argv = {program("tests/fakes/vault/nicsync-test-vault"), "--listen", "127.0.0.1:0",
                                    "--root-token", std::string(kRootToken), "--enterprise"},
@@ -484,7 +490,8 @@ int main(int argc, char** argv) {
   if (opt.ledgers.empty()) {
     // The tiny run (ctest label "bench") needs no PostgreSQL, but uses it when it is there.
     opt.ledgers = {"sqlite"};
-    if (!opt.tiny || testing::PostgresServer::available()) opt.ledgers.push_back("postgresql");
+    // At --tiny, PostgreSQL only when asked (ctest runs that with the postgres tests).
+    if (!opt.tiny) opt.ledgers.push_back("postgresql");
   }
   try {
     std::vector<Summary> summaries;
