@@ -20,6 +20,9 @@
 //   NICSYNC_CHAOS_ROTATIONS  rotations in it (default 1000, scaled up with SECONDS)
 //   NICSYNC_CHAOS_FAULTS     faults in it (default 500, scaled up with SECONDS)
 //   NICSYNC_CHAOS_GSTINS     GSTINs (default 300)
+//   NICSYNC_CHAOS_REPLICAS=2 two replicas on a PostgreSQL ledger (a server the test starts); the
+//                            leader is the one killed, and every other kill is a pause past its
+//                            lease (SIGSTOP, then SIGCONT) instead
 //   NICSYNC_CHAOS_KEEP=1     keep the test directory (daemon log, state) even when the run passes
 //                            (a failed run always keeps it and says where)
 #include <signal.h>
@@ -48,7 +51,10 @@
 #include "chaos/record.hpp"
 #include "chaos/summary.hpp"
 #include "chaos/timeline.hpp"
+#include "nicsync/ledger/keys.hpp"
+#include "nicsync/ledger/postgres_store.hpp"
 #include "nicsync/ledger/sqlite_store.hpp"
+#include "testing/postgres_server.hpp"
 #include "testing/world.hpp"
 
 namespace nicsync {
@@ -94,6 +100,33 @@ class Chaos : public ::testing::Test {
     secret_ids_.push_back(world_.approle_secret_id());
     for (int i = 0; i < settings_.gstins; ++i) gstins_.push_back(world_gstin(i));
     versions_.assign(gstins_.size(), 0);
+    if (settings_.replicas == 2) {
+      pg_ = std::make_unique<testing::PostgresServer>();
+      pg_->create_role_and_database("nicsync", kPgPassword);
+      // Given to the replicas, like credentials/: outside the directories scanned for leaks.
+      testing::write_file(pg_dir_.file("ledger-url"), pg_->conninfo("nicsync", "nicsync", kPgPassword) + "\n");
+      std::filesystem::permissions(pg_dir_.file("ledger-url"),
+                                   std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+      auto keys = ledger::LedgerKeys::generate();
+      ASSERT_TRUE(keys && ledger::write_keys_file(pg_dir_.file("ledger-keys"), *keys, false));
+    }
+  }
+
+  static constexpr const char* kPgPassword = "Chaos-Pg-Pw-3b71f0";
+
+  /// The replica that leads now (with one replica: the daemon).
+  Daemon& leader() {
+    if (!daemon_b_) return *daemon_;
+    for (Daemon* d : {daemon_.get(), daemon_b_.get()}) {
+      auto r = d->request("GET", "/readyz");
+      if (r && r->body.find("\"role\":\"leader\"") != std::string::npos) return *d;
+    }
+    return *daemon_;
+  }
+  std::vector<Daemon*> daemons() {
+    std::vector<Daemon*> out{daemon_.get()};
+    if (daemon_b_) out.push_back(daemon_b_.get());
+    return out;
   }
 
   void TearDown() override {
@@ -129,7 +162,8 @@ class Chaos : public ::testing::Test {
     ASSERT_EQ(got, v) << gstins_[static_cast<std::size_t>(i)];
   }
 
-  DaemonConfig daemon_config() const {
+  /// `second`: the second replica (no audit listener of its own: the first hands it on).
+  DaemonConfig daemon_config(bool second = false) const {
     DaemonConfig c;
     // A third mapped explicitly, all of them through the mapping set (the explicit mapping wins).
     for (int i = 0; i < settings_.gstins / 3; ++i) c.gstins.push_back(gstins_[static_cast<std::size_t>(i)]);
@@ -150,7 +184,13 @@ class Chaos : public ::testing::Test {
     c.sync_extra = "max_retry_after = \"3s\"\n";
     c.destination_extra = "breaker_open_for = \"1s\"\nconnect_timeout = \"2s\"\n";
     c.cleartax_extra = "token_calls_per_hour = 288\n";
-    c.extra = fmt::format("[watch.audit]\nlisten = \"127.0.0.1:{}\"\n", audit_port_);
+    c.extra = second ? std::string() : fmt::format("[watch.audit]\nlisten = \"127.0.0.1:{}\"\n", audit_port_);
+    if (settings_.replicas == 2) {
+      c.extra += fmt::format(
+          "[ledger]\nbackend = \"postgresql\"\nurl_file = \"{}\"\nschema = \"chaos\"\nkeys_file = \"{}\"\n"
+          "[ha]\nreplica_id = \"replica-{}\"\nlease = \"2s\"\nrenew = \"500ms\"\n",
+          pg_dir_.file("ledger-url"), pg_dir_.file("ledger-keys"), second ? "b" : "a");
+    }
     return c;
   }
 
@@ -158,46 +198,61 @@ class Chaos : public ::testing::Test {
 
   /// Fails the test if nicsyncd exited without being told to.
   bool daemon_alive() {
-    if (daemon_->process().running()) return true;
-    ADD_FAILURE() << "nicsyncd exited on its own (status " << daemon_->process().wait(1s).value_or(-1)
-                  << ") at t=" << since_start() << " s";
-    return false;
+    for (Daemon* d : daemons()) {
+      if (d->process().running()) continue;
+      ADD_FAILURE() << "nicsyncd exited on its own (status " << d->process().wait(1s).value_or(-1)
+                    << ") at t=" << since_start() << " s";
+      return false;
+    }
+    return true;
   }
 
-  bool start_daemon() {
-    daemon_->start();
-    if (!daemon_->wait_started(30s)) {
+  bool start_daemon(Daemon& d) {
+    d.start();
+    if (!d.wait_started(30s)) {
       ADD_FAILURE() << "nicsyncd did not become ready within 30 s";
       return false;
     }
     return true;
   }
+  bool start_daemon() { return start_daemon(*daemon_); }
 
   bool reload(int variant) {
-    auto& c = daemon_->config();
-    switch (variant) {
-      case 0: c.log_format = c.log_format == "text" ? "json" : "text"; break;
-      case 1: c.concurrency = c.concurrency == 16 ? 8 : 16; break;
-      default: c.push_timeout = c.push_timeout == "3s" ? "2s" : "3s"; break;
-    }
-    daemon_->write_config();
-    daemon_->mark_output();
-    daemon_->signal(SIGHUP);
     ++counts_[static_cast<int>(FaultKind::daemon_sighup)];
-    if (!daemon_->wait_for_log("configuration reloaded", 20s)) {
-      ADD_FAILURE() << "SIGHUP: no \"configuration reloaded\" within 20 s"
-                    << (daemon_->process().running() ? "" : "; nicsyncd is gone: ")
-                    << (daemon_->process().running() ? -1 : daemon_->process().wait(1s).value_or(-1));
-      return false;
+    for (Daemon* d : daemons()) {
+      auto& c = d->config();
+      switch (variant) {
+        case 0: c.log_format = c.log_format == "text" ? "json" : "text"; break;
+        case 1: c.concurrency = c.concurrency == 16 ? 8 : 16; break;
+        default: c.push_timeout = c.push_timeout == "3s" ? "2s" : "3s"; break;
+      }
+      d->write_config();
+      d->mark_output();
+      d->signal(SIGHUP);
+      if (!d->wait_for_log("configuration reloaded", 20s)) {
+        ADD_FAILURE() << "SIGHUP: no \"configuration reloaded\" within 20 s"
+                      << (d->process().running() ? "" : "; nicsyncd is gone: ")
+                      << (d->process().running() ? -1 : d->process().wait(1s).value_or(-1));
+        return false;
+      }
     }
     return true;
   }
 
   bool crash_and_restart(bool reload_after, int variant) {
-    daemon_->process().kill();
+    Daemon& d = leader();
     ++crashes_;
     ++counts_[static_cast<int>(FaultKind::daemon_sigkill)];
-    if (!start_daemon()) return false;
+    if (daemon_b_ && crashes_ % 2 == 0) {
+      // Paused past its lease: the other replica takes over; woken, it must stand by.
+      d.signal(SIGSTOP);
+      std::this_thread::sleep_for(2600ms);  // the lease (2 s) and the margin
+      d.signal(SIGCONT);
+      ++pauses_;
+      return !reload_after || reload(variant);
+    }
+    d.process().kill();
+    if (!start_daemon(d)) return false;
     return !reload_after || reload(variant);
   }
 
@@ -259,6 +314,7 @@ class Chaos : public ::testing::Test {
       case FaultKind::vault_secret_id_rotated:
         daemon_->rotate_secret_id();
         secret_ids_.push_back(world_.approle_secret_id());
+        if (daemon_b_) daemon_b_->write_secret_id(world_.approle_secret_id());
         break;
       case FaultKind::dest_5xx: {
         Fault f{.path = e.variant == 1 && !e.hooks ? std::string(fakes::FakeClearTax::kTokenPath) : dest_path,
@@ -505,7 +561,12 @@ class Chaos : public ::testing::Test {
   AuditInjector injector_{audit_port_, settings_.seed ^ 0x5bd1e995ULL};
   LaggingWrites lagging_{[this](int i, std::int64_t v, const std::string& pw) { put(i, v, pw); }};
   testing::TempDir dir_{"nicsync-chaos"};
+  testing::TempDir dir_b_{"nicsync-chaos-b"};    // the second replica's
+  testing::TempDir pg_dir_{"nicsync-chaos-pg"};  // the replicas' ledger URL and keys
+  std::unique_ptr<testing::PostgresServer> pg_;
   std::unique_ptr<Daemon> daemon_;
+  std::unique_ptr<Daemon> daemon_b_;
+  int pauses_ = 0;
   std::vector<std::string> gstins_;
   std::unordered_map<std::string, int> index_;
   std::vector<std::int64_t> versions_;
@@ -532,6 +593,11 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
   daemon_ = std::make_unique<Daemon>(world_, dir_, daemon_config());
   start_ = Steady::now();
   ASSERT_TRUE(start_daemon()) << daemon_->process().output();
+  if (settings_.replicas == 2) {
+    if (settings_.keep) dir_b_.keep();
+    daemon_b_ = std::make_unique<Daemon>(world_, dir_b_, daemon_config(true));
+    ASSERT_TRUE(start_daemon(*daemon_b_)) << daemon_b_->process().output();
+  }
   std::string why;
   const auto initial = wait_converged(settings_.convergence_bound, why);
   ASSERT_TRUE(initial) << "initial sync: " << why << diagnose(why);
@@ -682,11 +748,23 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
   EXPECT_EQ(cli.wait(30s), 0) << cli.output();
 
   // --- stop, then the ledger ---
-  daemon_->signal(SIGTERM);
-  EXPECT_EQ(daemon_->process().wait(30s), 0) << "SIGTERM after convergence";
-  ledger::SqliteStoreOptions so;
-  so.path = std::filesystem::path(daemon_->state_dir()) / ledger::SqliteStore::kFileName;
-  auto store = ledger::SqliteStore::open(so);
+  for (Daemon* d : daemons()) {
+    d->signal(SIGTERM);
+    EXPECT_EQ(d->process().wait(30s), 0) << "SIGTERM after convergence";
+  }
+  Result<std::unique_ptr<ledger::Store>> store = Error(Errc::internal, "no ledger");
+  if (pg_) {
+    ledger::PostgresStoreOptions po;
+    po.conninfo_file = pg_dir_.file("ledger-url");
+    po.schema = "chaos";
+    auto s = ledger::PostgresStore::open(po);
+    if (s) store = std::unique_ptr<ledger::Store>(std::move(*s));
+  } else {
+    ledger::SqliteStoreOptions so;
+    so.path = std::filesystem::path(daemon_->state_dir()) / ledger::SqliteStore::kFileName;
+    auto s = ledger::SqliteStore::open(so);
+    if (s) store = std::unique_ptr<ledger::Store>(std::move(*s));
+  }
   ASSERT_TRUE(store) << store.error().describe();
   auto records = (*store)->load_pairs();
   ASSERT_TRUE(records) << records.error().describe();
@@ -747,9 +825,15 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
   needles_.plain.push_back(world_.approle_role_id());
   needles_.plain.push_back(world_.token());
   needles_.plain.push_back("trigger-token-5d1c");
+  if (pg_) needles_.plain.push_back(kPgPassword);
   for (auto& t : world_.call([&] { return world_.vault().issued_tokens(); })) needles_.vault_tokens.insert(t);
   const auto access_tokens = world_.call([&] { return world_.cleartax().issued_tokens(); });
   LeakScan scan = scan_directory(dir_.path(), needles_, access_tokens);
+  if (daemon_b_) {
+    LeakScan b = scan_directory(dir_b_.path(), needles_, access_tokens);
+    scan.leaks.insert(scan.leaks.end(), b.leaks.begin(), b.leaks.end());
+    scan.core_files += b.core_files;
+  }
   for (const auto& [what, text] : std::vector<std::pair<std::string, std::string>>{
            {"/v1/status", status_r->body}, {"/metrics", metrics_r->body}, {"nicsyncd status", cli.output()}}) {
     scan_text(scan, what, text, needles_, access_tokens);
@@ -776,7 +860,7 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
       "chaos: {} GSTINs x 2 destinations (cleartax, hook), watch mode {}, fault phase {} s\n"
       "chaos: rotations {} (+{} initial versions)\n"
       "chaos: faults {}:{}\n"
-      "chaos: crashes {} (SIGKILL + restart)\n"
+      "chaos: crashes {} (SIGKILL + restart{})\n"
       "chaos: pushes received cleartax {} (applied {}, {} during the fault phase, {} failed by a fault), hook {} "
       "(applied {}, {} during the fault phase, {} failed by a fault); ClearTax access tokens issued {}\n"
       "chaos: repeats {} ({} after a lost answer, {} after a crash; allowed: lost answers + 1 per crash)\n"
@@ -786,6 +870,8 @@ TEST_F(Chaos, EveryGstinConvergesAndTheRecordIsClean) {
       "chaos: wall time {:.0f} s\n",
       settings_.seed, settings_.replay(), settings_.gstins, settings_.events ? "events" : "poll",
       settings_.duration.count() / 1000, rotations, settings_.gstins, faults, by_kind, crashes_,
+      daemon_b_ ? fmt::format("; two replicas on PostgreSQL: {} of them pauses of the leader past its lease", pauses_)
+                : std::string(),
       received_by_dest["cleartax"], effective_by_dest["cleartax"], effective_in_phase["cleartax"],
       failed_by_fault["cleartax"], received_by_dest["hook"], effective_by_dest["hook"], effective_in_phase["hook"],
       failed_by_fault["hook"], token_stats.issued_total, repeats, by_lost_answers, by_crashes, injector_.lines(),

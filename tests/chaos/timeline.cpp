@@ -37,6 +37,7 @@ Settings Settings::from_env() {
       env_number("NICSYNC_CHAOS_FAULTS").value_or(std::max(500, static_cast<int>(std::ceil(500 * scale)))));
   s.gstins = static_cast<int>(env_number("NICSYNC_CHAOS_GSTINS").value_or(300));
   s.keep = env_number("NICSYNC_CHAOS_KEEP").value_or(0) != 0;
+  s.replicas = env_number("NICSYNC_CHAOS_REPLICAS").value_or(1) == 2 ? 2 : 1;
   // Each seed picks a watch mode, so that CI runs cover both over time.
   s.events = s.seed % 2 == 1;
   if (const char* w = std::getenv("NICSYNC_CHAOS_WATCH"); w != nullptr && *w != '\0') {
@@ -51,8 +52,8 @@ Settings Settings::from_env() {
 std::string Settings::replay() const {
   return fmt::format(
       "NICSYNC_CHAOS_SEED={} NICSYNC_CHAOS_SECONDS={} NICSYNC_CHAOS_ROTATIONS={} "
-      "NICSYNC_CHAOS_FAULTS={} NICSYNC_CHAOS_GSTINS={} NICSYNC_CHAOS_WATCH={}",
-      seed, duration.count() / 1000, rotations, faults, gstins, events ? "events" : "poll");
+      "NICSYNC_CHAOS_FAULTS={} NICSYNC_CHAOS_GSTINS={} NICSYNC_CHAOS_WATCH={} NICSYNC_CHAOS_REPLICAS={}",
+      seed, duration.count() / 1000, rotations, faults, gstins, events ? "events" : "poll", replicas);
 }
 
 std::string_view name_of(FaultKind k) {

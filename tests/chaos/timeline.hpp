@@ -30,6 +30,9 @@ struct Settings {
   bool keep = false;
   /// Vault Enterprise with the events websocket (its faults included), or plain polling.
   bool events = false;
+  /// 2: two replicas on a PostgreSQL ledger (the tests start the server); every other
+  /// SIGKILL of the leader is a pause past its lease (SIGSTOP, then SIGCONT) instead.
+  int replicas = 1;
 
   /// The settings of this run: NICSYNC_CHAOS_* (see chaos_test.cpp), the rest from the seed.
   static Settings from_env();
