@@ -418,8 +418,9 @@ struct PostgresStore::Impl {
     }
     if (outcome.kind == TxnOutcome::failed) {
       failed_transactions.fetch_add(1, std::memory_order_relaxed);
-      const Error& e = *outcome.error;
-      for (auto i : jobs) fail(batch[i], e);
+      const Error e = *outcome.error;
+      // The store's state before the completions: a caller that sees its write fail sees the
+      // store not writable.
       if (!conn || PQstatus(conn.get()) == CONNECTION_BAD || outcome.state.empty()) {
         lost(e, true);
       } else if (fault_of(outcome.state) == PgFault::connection) {
@@ -428,6 +429,7 @@ struct PostgresStore::Impl {
       } else {
         set_error(e);
       }
+      for (auto i : jobs) fail(batch[i], e);
       return;
     }
     clear_error();
