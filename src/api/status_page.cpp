@@ -211,7 +211,8 @@ void destinations(std::string& out, const sync::Engine& engine, const ApiHooks& 
       "<th>Destination</th><th>Breaker</th><th>Rate limit</th><th>In flight</th><th>Pushing</th><th>Queued</th>"
       "<th>Token calls left today</th></tr></thead><tbody>";
   for (const auto& [name, m] : lanes) {
-    auto info = std::find_if(infos.begin(), infos.end(), [&](const DestinationInfo& d) { return d.name == name; });
+    const std::string& lane_name = name;  // clang 14 cannot capture a structured binding
+    auto info = std::find_if(infos.begin(), infos.end(), [&](const DestinationInfo& d) { return d.name == lane_name; });
     std::string rate = "&ndash;";
     std::string calls = "&ndash;";
     std::string kind;
