@@ -188,11 +188,16 @@ TEST_F(AuditListenerTest, EveryNodeConnectsOnItsOwn) {
           co_await nodes.back().async_connect(endpoint(), asio::use_awaitable);
         }
         for (int i = 0; i < 3; ++i) {
-          // The same write seen by two nodes (a forwarded request): one hint.
-          const std::string lines = change(5 + i, fmt::format("n{}", i)) + change(9, "shared");
+          // The same write seen by every node (a forwarded request): one hint. A duplicate wakes
+          // nobody, so each node's own change comes after it: once all three are seen, every
+          // duplicate has been counted.
+          const std::string lines = change(9, "shared") + change(5 + i, fmt::format("n{}", i));
           co_await asio::async_write(nodes[static_cast<std::size_t>(i)], asio::buffer(lines), asio::use_awaitable);
         }
-        co_await until([&] { return changed_.size() >= 4 && feed_->stats().entries_duplicate == 2; });
+        co_await until([&] { return seen("secret/nic/K5") && seen("secret/nic/K6") && seen("secret/nic/K7"); });
+        EXPECT_EQ(changed_.size(), 4u);
+        EXPECT_TRUE(seen("secret/nic/K9"));
+        EXPECT_EQ(feed_->stats().entries_duplicate, 2u);
         EXPECT_EQ(feed_->stats().connections_open, 3u);
         for (auto& n : nodes) n.close();
         co_await until([&] { return !feed_->connected(); });
