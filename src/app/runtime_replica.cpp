@@ -72,20 +72,9 @@ asio::awaitable<void> Runtime::flush_hints_to_leader() {
     for (const auto& p : paths) watcher_->hint_changed(p);  // this replica leads now: its own reads
     co_return;
   }
-  // The GSTIN of each key: an explicit mapping's, or the key's name under a mapping set.
   std::set<std::string> gstins;
   for (const auto& path : paths) {
-    bool found = false;
-    for (const auto& m : config_.mappings) {
-      if (m.path == path) {
-        gstins.insert(m.gstin.str());
-        found = true;
-      }
-    }
-    if (found) continue;
-    if (auto g = Gstin::parse(std::string_view(path).substr(path.rfind('/') + 1), config_.gstin_mode)) {
-      gstins.insert(g->str());
-    }
+    for (const auto& g : mapper_->gstins_of(path, config_.gstin_mode)) gstins.insert(g.str());
   }
   if (gstins.empty()) co_return;
   if (v.leader_url.empty()) {

@@ -86,6 +86,13 @@ bool Engine::standing_by() const noexcept { return impl_->passive; }
 
 std::size_t Engine::observe(const Observation& observation) { return impl_->observe(observation); }
 
+std::vector<Gstin> Engine::gstins_reading(std::string_view vault_path) const {
+  const auto [first, last] = impl_->reading(vault_path);
+  std::vector<Gstin> out;
+  for (auto it = first; it != last; ++it) out.push_back((*it)->config.gstin);
+  return out;
+}
+
 Result<void> Engine::retry(std::string_view destination, const Gstin& gstin) {
   return impl_->retry(destination, gstin);
 }

@@ -57,6 +57,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl> {
                                                                std::string_view gstin) const;
 
   // --- observations and scheduling (scheduling.cpp) ---------------------------------------
+  /// The pairs that read the Vault key `path`: a range of `by_path`.
+  [[nodiscard]] std::pair<std::vector<PairPtr>::const_iterator, std::vector<PairPtr>::const_iterator> reading(
+      std::string_view path) const;
   std::size_t observe(const Observation& obs);
   void apply(const PairPtr& p, const Observation& obs);
   Result<void> retry(std::string_view destination, const Gstin& gstin);

@@ -125,6 +125,16 @@ void Mapper::release_held(const std::string* listed) {
   }
 }
 
+std::vector<Gstin> Mapper::gstins_of(std::string_view path, GstinMode mode) const {
+  auto gstins = engine_.gstins_reading(path);
+  if (gstins.empty() && in_a_set_folder(path)) {
+    if (auto g = Gstin::parse(path.substr(path.rfind('/') + 1), mode)) gstins.push_back(std::move(*g));
+  }
+  std::sort(gstins.begin(), gstins.end());
+  gstins.erase(std::unique(gstins.begin(), gstins.end()), gstins.end());
+  return gstins;
+}
+
 MapperStats Mapper::stats() const { return MapperStats{held_.size(), delivered_late_, dropped_}; }
 
 }  // namespace nicsync::sync

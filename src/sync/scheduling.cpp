@@ -17,15 +17,21 @@ namespace asio = boost::asio;
 using ledger::Outcome;
 using ledger::PairState;
 
+std::pair<std::vector<PairPtr>::const_iterator, std::vector<PairPtr>::const_iterator> Engine::Impl::reading(
+    std::string_view path) const {
+  auto first = std::lower_bound(by_path.begin(), by_path.end(), path,
+                                [](const PairPtr& p, std::string_view key) { return p->config.path < key; });
+  auto last = first;
+  while (last != by_path.end() && (*last)->config.path == path) ++last;
+  return {first, last};
+}
+
 std::size_t Engine::Impl::observe(const Observation& obs) {
-  auto it = std::lower_bound(by_path.begin(), by_path.end(), obs.path,
-                             [](const PairPtr& p, const std::string& path) { return p->config.path < path; });
-  std::size_t matched = 0;
-  for (; it != by_path.end() && (*it)->config.path == obs.path; ++it) {
-    ++matched;
-    if (!halted()) apply(*it, obs);
+  const auto [first, last] = reading(obs.path);
+  if (!halted()) {
+    for (auto it = first; it != last; ++it) apply(*it, obs);
   }
-  return matched;
+  return static_cast<std::size_t>(last - first);
 }
 
 void Engine::Impl::apply(const PairPtr& p, const Observation& obs) {

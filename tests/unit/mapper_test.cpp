@@ -129,6 +129,24 @@ TEST_F(MapperTest, AnExplicitMappingWinsOverASetAndRemovedSetsForgetTheirMembers
   EXPECT_EQ(engine_.snapshot().size(), 1u) << "a set has no members until it is listed again";
 }
 
+TEST_F(MapperTest, TheGstinsOfAChangedKeyComeFromItsPairsOrItsNameInASetFolder) {
+  // What a standby hands the leader for an audit hint: the GSTINs of the pairs reading the key
+  // (an explicit mapping may name a key that is not called after its GSTIN), or, under a mapping
+  // set nobody has listed here, the key's own name; nothing for a key no mapping watches.
+  const std::string own = "kv/prod/nic/irp4-delhi";
+  mappings_.push_back(MappingConfig{kG1, own, {"fake"}});
+  sets_.push_back(MappingSetConfig{"secret/nic/", {"fake"}});
+  ASSERT_TRUE(mapper_.configure(mappings_, sets_));
+  EXPECT_EQ(mapper_.gstins_of(own, GstinMode::strict), std::vector<Gstin>{kG1});
+  EXPECT_EQ(mapper_.gstins_of(testing::path_of(kG2), GstinMode::strict), std::vector<Gstin>{kG2});
+  EXPECT_TRUE(mapper_.gstins_of("secret/nic/not-a-gstin", GstinMode::strict).empty());
+  EXPECT_TRUE(mapper_.gstins_of("secret/elsewhere/" + kG2.str(), GstinMode::strict).empty());
+  EXPECT_TRUE(mapper_.gstins_of("secret/nic/deeper/" + kG2.str(), GstinMode::strict).empty());
+  // Once listed, the set's pair answers for its key.
+  mapper_.set_listed("secret/nic/", {kG2});
+  EXPECT_EQ(mapper_.gstins_of(testing::path_of(kG2), GstinMode::strict), std::vector<Gstin>{kG2});
+}
+
 TEST_F(MapperTest, AMappingToAnUnknownDestinationKeepsTheMappingsInEffect) {
   mappings_.push_back(MappingConfig{kG1, testing::path_of(kG1), {"fake"}});
   ASSERT_TRUE(mapper_.configure(mappings_, sets_));

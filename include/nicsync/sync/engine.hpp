@@ -125,6 +125,9 @@ class Engine {
   /// The one way in: "this Vault key is now at this version/state". Returns how many pairs read
   /// the key (0: none is mapped to it now).
   std::size_t observe(const Observation& observation);
+  /// The GSTINs of the pairs that read the Vault key `vault_path` (a GSTIN twice when several
+  /// destinations read the key for it).
+  [[nodiscard]] std::vector<Gstin> gstins_reading(std::string_view vault_path) const;
   /// Operator retry of a parked, rejected or backing-off pair (POST /v1/sync). Errors:
   /// invalid_argument when the pair is unknown or has nothing to retry.
   Result<void> retry(std::string_view destination, const Gstin& gstin);

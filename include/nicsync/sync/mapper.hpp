@@ -50,6 +50,11 @@ class Mapper {
   /// Routes an observation to the pairs of its key; holds or drops it when there are none.
   void observe(const Observation& o);
 
+  /// The GSTINs a change of the Vault key `path` concerns: those of the pairs that read it, or,
+  /// for a key in a mapping set's folder that no pair reads yet (a standby lists no set), the
+  /// key's name when it is a GSTIN under `mode`. Sorted, each once.
+  [[nodiscard]] std::vector<Gstin> gstins_of(std::string_view path, GstinMode mode) const;
+
   [[nodiscard]] MapperStats stats() const;
 
  private:
